@@ -1,0 +1,44 @@
+//! Host-side failures (traps, limits) as the same `error` record the component returns, so
+//! callers handle one error type.
+
+use crate::types::{Error, ErrorCode};
+
+impl ErrorCode {
+    /// The WIT case name (`context-length-exceeded`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorCode::InvalidConfig => "invalid-config",
+            ErrorCode::InvalidRequest => "invalid-request",
+            ErrorCode::Connection => "connection",
+            ErrorCode::Timeout(_) => "timeout",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::UnknownModel(_) => "unknown-model",
+            ErrorCode::ContextLengthExceeded => "context-length-exceeded",
+            ErrorCode::RateLimited(_) => "rate-limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::HttpStatus => "http-status",
+            ErrorCode::MalformedResponse => "malformed-response",
+            ErrorCode::InvalidOutput => "invalid-output",
+            ErrorCode::Truncated => "truncated",
+            ErrorCode::Denied => "denied",
+            ErrorCode::LimitExceeded => "limit-exceeded",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+pub(crate) fn host_error(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error { code, message: message.into(), status: None, body: None, backend: None, attempts: 0, partial: None }
+}
+
+/// A wasmtime failure: a trap or resource limit inside the component, or a host fault.
+pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
+    let text = format!("{e:?}");
+    if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
+        return host_error(ErrorCode::LimitExceeded, format!("{context}: the component hit the host's memory limit"));
+    }
+    if text.contains("all fuel consumed") || text.contains("epoch deadline") || text.contains("interrupt") {
+        return host_error(ErrorCode::LimitExceeded, format!("{context}: the component hit the host's CPU limit"));
+    }
+    host_error(ErrorCode::Internal, format!("{context}: {}", text.lines().next().unwrap_or("unknown failure")))
+}

@@ -1,0 +1,138 @@
+//! Wasmtime host for the `aios:llm` component: load it (embedded, or from a file), give it a
+//! sandbox that reaches only the configured backends, and call it from async Rust.
+//!
+//! ```no_run
+//! use llm_core_host::{LlmCore, HostOptions, types::*};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let core = LlmCore::new(HostOptions::default())?;
+//! let client = core.client(ClientConfig::single(BackendKind::Vllm, "http://127.0.0.1:8000/v1")).await?;
+//! let answer = client.chat(ChatRequest::user("Say hi")).await?;
+//! println!("{}", answer.content.unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! # Concurrency design
+//!
+//! A component instance is single-threaded and a call into it holds its store exclusively,
+//! so one instance can serve one call at a time. A [`Client`] therefore keeps a pool of
+//! instances, each holding its own guest `client` resource opened from the same
+//! configuration: a call (or a whole stream) checks an instance out, and concurrent calls
+//! run on different instances in parallel. Instances are created on demand from one
+//! `InstancePre` (compiled once per [`LlmCore`]), returned after a clean call, and thrown
+//! away after a trap or a cancelled call. A semaphore caps calls in flight
+//! ([`HostOptions::max_concurrent_calls`]).
+//!
+//! Routing state (round-robin cursor, cooldowns, discovered models, `/metrics` readings)
+//! lives in each instance. That still meets the routing behaviour: `least-loaded` reads the
+//! servers' own load (shared truth, not per-instance counts); each instance starts its
+//! round-robin at a random backend, so instances interleave instead of marching together;
+//! and a dead backend costs each instance at most one failed attempt per cooldown period.
+
+mod bindings;
+
+mod errors;
+pub mod json;
+mod pool;
+pub mod sandbox;
+mod stream;
+pub mod transport;
+mod values;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+pub use bindings::exports::aios::llm::types;
+pub use pool::Client;
+pub use stream::ChatStream;
+
+/// The component built from this repository, embedded at compile time.
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("LLM_CORE_WASM"));
+
+/// Host-side limits and policies, shared by every client of an [`LlmCore`].
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// Origins (`scheme://host:port`, paths ignored) the component may reach. `None`: each
+    /// client may reach exactly its configured backends.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Calls (and open streams) in flight per client; further calls wait.
+    pub max_concurrent_calls: usize,
+    /// Linear memory per instance.
+    pub max_memory_bytes: usize,
+    /// Largest response body handed to the component.
+    pub max_response_bytes: u64,
+    /// Upper bound on every timeout the component requests.
+    pub max_timeout: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            allowed_origins: None,
+            max_concurrent_calls: 64,
+            max_memory_bytes: 64 << 20,
+            max_response_bytes: 64 << 20,
+            max_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A compiled component and its engine: create once, make clients from it.
+#[derive(Clone)]
+pub struct LlmCore {
+    inner: Arc<Runtime>,
+}
+
+pub(crate) struct Runtime {
+    pub engine: Engine,
+    pub pre: bindings::LlmCorePluginPre<pool::HostState>,
+    pub options: HostOptions,
+    pub transport: Arc<transport::Transport>,
+}
+
+impl LlmCore {
+    /// Loads the embedded component.
+    pub fn new(options: HostOptions) -> Result<LlmCore, types::Error> {
+        LlmCore::from_bytes(EMBEDDED_COMPONENT, options)
+    }
+
+    /// Loads a component file (any build of `aios:llm/llm-core@0.1.0`).
+    pub fn from_file(path: impl AsRef<Path>, options: HostOptions) -> Result<LlmCore, types::Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| errors::host_error(types::ErrorCode::InvalidConfig, format!("cannot read component {}: {e}", path.display())))?;
+        LlmCore::from_bytes(&bytes, options)
+    }
+
+    /// Compiles a component from bytes.
+    pub fn from_bytes(bytes: &[u8], options: HostOptions) -> Result<LlmCore, types::Error> {
+        let engine = Engine::new(&Config::new()).map_err(|e| errors::internal("cannot create the wasm engine", e))?;
+        let component = Component::new(&engine, bytes).map_err(|e| errors::internal("cannot compile the component", e))?;
+        LlmCore::from_component(engine, component, options)
+    }
+
+    fn from_component(engine: Engine, component: Component, options: HostOptions) -> Result<LlmCore, types::Error> {
+        let mut linker: Linker<pool::HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| errors::internal("cannot link WASI", e))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| errors::internal("cannot link wasi:http", e))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| errors::internal("the component does not fit this host (is it aios:llm/llm-core@0.1.0?)", e))?;
+        let pre = bindings::LlmCorePluginPre::new(pre).map_err(|e| errors::internal("the component does not export aios:llm/llm-core@0.1.0", e))?;
+        Ok(LlmCore {
+            inner: Arc::new(Runtime { engine, pre, options, transport: Arc::new(transport::Transport::default()) }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Creates a client: validates the configuration in a first instance (so an invalid
+    /// configuration fails here, with `invalid-config`).
+    pub async fn client(&self, config: types::ClientConfig) -> Result<Client, types::Error> {
+        Client::open(self.inner.clone(), config).await
+    }
+}

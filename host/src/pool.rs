@@ -1,0 +1,202 @@
+//! A client: a pool of component instances, each holding a guest `client` resource opened
+//! from the same configuration (see the crate docs for why).
+
+use crate::bindings::LlmCorePlugin;
+use crate::errors::{self, host_error};
+use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
+use crate::stream::ChatStream;
+use crate::types::{BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall};
+use crate::Runtime;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{ResourceAny, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Per-store data: a WASI context with nothing granted (no files, env, args or sockets), and
+/// the HTTP hooks of the sandbox.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: SandboxHooks,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { hooks: &mut self.hooks, table: &mut self.table, ctx: &mut self.http }
+    }
+}
+
+/// One instance with its opened guest client.
+pub(crate) struct Instance {
+    pub store: Store<HostState>,
+    pub plugin: LlmCorePlugin,
+    pub client: ResourceAny,
+}
+
+pub(crate) struct Shared {
+    runtime: Arc<Runtime>,
+    config: ClientConfig,
+    allow: Arc<Allowlist>,
+    idle: Mutex<Vec<Instance>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A configured LLM client. Cheap to clone; clones share the instance pool.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+/// An instance checked out for one call. Returned to the pool only after a clean call
+/// (`release`); dropped otherwise (a trap, or a call cancelled half-way, leaves the store in
+/// an unknown state).
+pub(crate) struct Lease {
+    shared: Arc<Shared>,
+    instance: Option<Instance>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    pub fn get(&mut self) -> &mut Instance {
+        self.instance.as_mut().expect("a lease holds its instance until released")
+    }
+
+    pub fn release(mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.shared.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+        }
+    }
+}
+
+impl Client {
+    pub(crate) async fn open(runtime: Arc<Runtime>, config: ClientConfig) -> Result<Client, Error> {
+        let allow = match &runtime.options.allowed_origins {
+            Some(list) => Allowlist::new(list),
+            None => Allowlist::new(config.backends.iter().map(|b| b.base_url.as_str())),
+        };
+        let permits = Arc::new(Semaphore::new(runtime.options.max_concurrent_calls.max(1)));
+        let shared = Arc::new(Shared { runtime, config, allow: Arc::new(allow), idle: Mutex::new(Vec::new()), permits });
+        let client = Client { shared };
+        // Opening the first instance validates the configuration.
+        client.lease().await?.release();
+        Ok(client)
+    }
+
+    /// The origins this client's component may reach.
+    pub fn allowed_origins(&self) -> &[String] {
+        self.shared.allow.origins()
+    }
+
+    pub(crate) async fn lease(&self) -> Result<Lease, Error> {
+        let permit = self.shared.permits.clone().acquire_owned().await.map_err(|_| host_error(ErrorCode::Internal, "the client was shut down"))?;
+        let idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let instance = match idle {
+            Some(i) => i,
+            None => self.instantiate().await?,
+        };
+        Ok(Lease { shared: self.shared.clone(), instance: Some(instance), _permit: permit })
+    }
+
+    async fn instantiate(&self) -> Result<Instance, Error> {
+        let runtime = &self.shared.runtime;
+        let options = &runtime.options;
+        let state = HostState {
+            wasi: WasiCtxBuilder::new().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: SandboxHooks {
+                allow: self.shared.allow.clone(),
+                limits: HttpLimits { max_response_bytes: options.max_response_bytes, max_timeout: options.max_timeout },
+                sender: runtime.transport.clone(),
+            },
+            limits: StoreLimitsBuilder::new().memory_size(options.max_memory_bytes).instances(4).build(),
+        };
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let plugin = runtime.pre.instantiate_async(&mut store).await.map_err(|e| errors::internal("cannot instantiate the component", e))?;
+        let opened = plugin
+            .aios_llm_llm_core()
+            .client()
+            .call_open(&mut store, &self.shared.config)
+            .await
+            .map_err(|e| errors::internal("client.open failed", e))?;
+        Ok(Instance { store, plugin, client: opened? })
+    }
+
+    /// Runs one call on a leased instance.
+    async fn call<T>(
+        &self,
+        what: &str,
+        f: impl AsyncFnOnce(&mut Instance) -> wasmtime::Result<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let mut lease = self.lease().await?;
+        match f(lease.get()).await {
+            Ok(result) => {
+                lease.release();
+                result
+            }
+            Err(trap) => Err(errors::internal(what, trap)),
+        }
+    }
+
+    /// One chat completion (AIOS `llm_chat`).
+    pub async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        self.call("chat", async |i: &mut Instance| i.plugin.aios_llm_llm_core().client().call_chat(&mut i.store, i.client, &request).await)
+            .await
+    }
+
+    /// Chat returning JSON text (AIOS `llm_chat_with_json_output`).
+    pub async fn chat_with_json_output(&self, request: ChatRequest) -> Result<String, Error> {
+        self.call("chat-with-json-output", async |i: &mut Instance| {
+            i.plugin.aios_llm_llm_core().client().call_chat_with_json_output(&mut i.store, i.client, &request).await
+        })
+        .await
+    }
+
+    /// Chat returning tool calls (AIOS `llm_chat_with_tool_call_output`).
+    pub async fn chat_with_tool_call_output(&self, request: ChatRequest) -> Result<Vec<ToolCall>, Error> {
+        self.call("chat-with-tool-call-output", async |i: &mut Instance| {
+            i.plugin.aios_llm_llm_core().client().call_chat_with_tool_call_output(&mut i.store, i.client, &request).await
+        })
+        .await
+    }
+
+    /// A streamed chat: a `futures::Stream` of events ending with `StreamEvent::Done`.
+    pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        let mut lease = self.lease().await?;
+        let started = {
+            let i = lease.get();
+            i.plugin.aios_llm_llm_core().client().call_chat_stream(&mut i.store, i.client, &request).await
+        };
+        match started {
+            Ok(Ok(handle)) => Ok(ChatStream::new(lease, handle)),
+            Ok(Err(e)) => {
+                lease.release();
+                Err(e)
+            }
+            Err(trap) => Err(errors::internal("chat-stream", trap)),
+        }
+    }
+
+    /// Models of every backend.
+    pub async fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {
+        self.call("list-models", async |i: &mut Instance| i.plugin.aios_llm_llm_core().client().call_list_models(&mut i.store, i.client).await)
+            .await
+    }
+
+    /// Probes every backend.
+    pub async fn health(&self) -> Result<Vec<BackendHealth>, Error> {
+        self.call("health", async |i: &mut Instance| i.plugin.aios_llm_llm_core().client().call_health(&mut i.store, i.client).await.map(Ok))
+            .await
+    }
+}

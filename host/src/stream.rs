@@ -1,0 +1,105 @@
+//! A streamed chat as a `futures::Stream`. The stream owns its instance until the end, so
+//! concurrent streams use different instances; it pulls from the component only when polled
+//! (backpressure: a slow consumer leaves bytes in the socket, not in host memory). Dropping
+//! it early drops the instance, which cancels the HTTP request.
+
+use crate::errors;
+use crate::pool::Lease;
+use crate::types::{ChatResponse, Error, StreamEvent};
+use futures::Stream;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use wasmtime::component::ResourceAny;
+
+type Next = Pin<Box<dyn Future<Output = (State, Option<Result<StreamEvent, Error>>)> + Send>>;
+
+struct State {
+    lease: Option<Lease>,
+    handle: ResourceAny,
+    ready: VecDeque<StreamEvent>,
+}
+
+/// Yields `Content`, `Reasoning` and `ToolCall` deltas, then `Done` with the assembled
+/// response; or an `Err` carrying the partial response.
+pub struct ChatStream {
+    state: Option<State>,
+    pending: Option<Next>,
+}
+
+impl ChatStream {
+    pub(crate) fn new(lease: Lease, handle: ResourceAny) -> ChatStream {
+        ChatStream { state: Some(State { lease: Some(lease), handle, ready: VecDeque::new() }), pending: None }
+    }
+
+    /// Drains the stream and returns the final response (the `Done` event's record).
+    pub async fn collect_response(mut self) -> Result<ChatResponse, Error> {
+        use futures::StreamExt;
+        while let Some(event) = self.next().await {
+            if let StreamEvent::Done(response) = event? {
+                return Ok(response);
+            }
+        }
+        Err(errors::host_error(crate::types::ErrorCode::Truncated, "the stream ended without a final response"))
+    }
+}
+
+async fn advance(mut state: State) -> (State, Option<Result<StreamEvent, Error>>) {
+    if let Some(event) = state.ready.pop_front() {
+        return (state, Some(Ok(event)));
+    }
+    let Some(lease) = state.lease.as_mut() else { return (state, None) };
+    let instance = lease.get();
+    let result = instance.plugin.aios_llm_llm_core().chat_stream().call_blocking_next(&mut instance.store, state.handle).await;
+    match result {
+        Ok(Ok(events)) if events.is_empty() => {
+            finish(&mut state).await;
+            (state, None)
+        }
+        Ok(Ok(events)) => {
+            state.ready.extend(events);
+            let first = state.ready.pop_front().map(Ok);
+            (state, first)
+        }
+        Ok(Err(e)) => {
+            finish(&mut state).await;
+            (state, Some(Err(e)))
+        }
+        Err(trap) => {
+            state.lease = None; // a trapped instance is not reused
+            (state, Some(Err(errors::internal("chat-stream", trap))))
+        }
+    }
+}
+
+/// Drops the guest resource and returns the instance to the pool.
+async fn finish(state: &mut State) {
+    if let Some(mut lease) = state.lease.take() {
+        let instance = lease.get();
+        if state.handle.resource_drop_async(&mut instance.store).await.is_ok() {
+            lease.release();
+        }
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<StreamEvent, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.pending.is_none() {
+            let Some(state) = self.state.take() else { return Poll::Ready(None) };
+            self.pending = Some(Box::pin(advance(state)));
+        }
+        let pending = self.pending.as_mut().expect("set above");
+        match pending.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((state, item)) => {
+                self.pending = None;
+                if item.is_some() {
+                    self.state = Some(state);
+                }
+                Poll::Ready(item)
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The wasi:http glue: send one request, read its body, under three per-phase timeouts (set
+//! as wasi:http request options, enforced by the host) and one overall deadline (enforced
+//! here with monotonic-clock pollables). Only moves bytes; all decisions live elsewhere.
+
+use crate::types::{Error, ErrorCode, TimeoutKind};
+use crate::url::{BaseUrl, Scheme};
+use wasip2::clocks::monotonic_clock;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode as WasiError, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme as WasiScheme,
+};
+use wasip2::io::poll::{Pollable, poll};
+use wasip2::io::streams::{InputStream, StreamError};
+
+pub const USER_AGENT: &str = concat!("aios-llm-core/", env!("CARGO_PKG_VERSION"));
+
+/// Bytes read from the body per call into the host.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// A point in monotonic time after which the call gives up.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at_ns: u64,
+}
+
+impl Deadline {
+    pub fn after_ms(ms: u64) -> Deadline {
+        Deadline { at_ns: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)) }
+    }
+
+    pub fn remaining_ms(&self) -> u64 {
+        self.at_ns.saturating_sub(monotonic_clock::now()) / 1_000_000
+    }
+
+    fn pollable(&self) -> Pollable {
+        monotonic_clock::subscribe_instant(self.at_ns)
+    }
+}
+
+/// Milliseconds on the monotonic clock (for cooldowns and caches).
+pub fn now_ms() -> u64 {
+    monotonic_clock::now() / 1_000_000
+}
+
+/// Sleeps, never past the deadline.
+pub fn sleep_ms(ms: u64, deadline: &Deadline) {
+    let wake = monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000));
+    let end = deadline.pollable();
+    poll(&[&wake, &end]);
+}
+
+/// Per-phase limits handed to the host (milliseconds).
+#[derive(Clone, Copy, Debug)]
+pub struct PhaseTimeouts {
+    pub connect_ms: u64,
+    pub first_byte_ms: u64,
+    pub between_bytes_ms: u64,
+}
+
+/// One outgoing request.
+pub struct Request<'a> {
+    pub post: bool,
+    pub base: &'a BaseUrl,
+    pub path: String,
+    pub authorization: Option<&'a str>,
+    pub accept: &'a str,
+    pub body: Option<&'a [u8]>,
+}
+
+/// Response headers a caller acts on.
+#[derive(Debug, Default)]
+pub struct Headers {
+    pub content_type: Option<String>,
+    pub retry_after: Option<String>,
+    pub retry_after_ms: Option<String>,
+    pub should_retry: Option<String>,
+}
+
+/// A response whose body has not been read yet.
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Body,
+}
+
+/// The body of a response. Fields drop in order: pollable and stream are children of the
+/// body, which is a child of the response.
+pub struct Body {
+    ready: Pollable,
+    stream: InputStream,
+    _body: IncomingBody,
+    _response: IncomingResponse,
+    /// Bytes read so far.
+    pub read: u64,
+}
+
+/// What one read gave.
+pub enum Chunk {
+    Data(Vec<u8>),
+    /// Nothing yet (only from a non-blocking read).
+    Pending,
+    End,
+}
+
+/// Sends a request and waits for the response head.
+pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Result<Response, Error> {
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
+        ("accept".into(), req.accept.as_bytes().to_vec()),
+    ];
+    if let Some(auth) = req.authorization {
+        headers.push(("authorization".into(), auth.as_bytes().to_vec()));
+    }
+    if let Some(body) = req.body {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
+    let fields = Fields::from_list(&headers).map_err(|e| Error::invalid_request(format!("a request header was refused: {e:?}")))?;
+    let request = OutgoingRequest::new(fields);
+    let setup = request
+        .set_method(&if req.post { Method::Post } else { Method::Get })
+        .and(request.set_scheme(Some(&match req.base.scheme {
+            Scheme::Http => WasiScheme::Http,
+            Scheme::Https => WasiScheme::Https,
+        })))
+        .and(request.set_authority(Some(&req.base.authority)))
+        .and(request.set_path_with_query(Some(&req.path)));
+    if setup.is_err() {
+        return Err(Error::invalid_request(format!("cannot build a request for {}{}", req.base.origin(), req.path)));
+    }
+    let outgoing_body = request.body().map_err(|_| Error::new(ErrorCode::Internal, "request body taken twice"))?;
+
+    let options = RequestOptions::new();
+    let ns = |ms: u64| ms.saturating_mul(1_000_000);
+    // A host may refuse an option; the overall deadline still holds then.
+    let _ = options.set_connect_timeout(Some(ns(timeouts.connect_ms)));
+    let _ = options.set_first_byte_timeout(Some(ns(timeouts.first_byte_ms)));
+    let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes_ms)));
+
+    let future = outgoing_handler::handle(request, Some(options)).map_err(|e| transport_error(e, req.base, Phase::Head))?;
+    // The request is on its way; stream the body into it. If that fails, the response
+    // future says why (e.g. connection refused) better than the body stream can.
+    if let Err(write_error) = write_body(outgoing_body, req.body.unwrap_or_default(), deadline, req.base) {
+        return Err(wait_response(&future, deadline, req.base).err().unwrap_or(write_error));
+    }
+    open_response(wait_response(&future, deadline, req.base)?)
+}
+
+fn wait_response(future: &FutureIncomingResponse, deadline: &Deadline, base: &BaseUrl) -> Result<IncomingResponse, Error> {
+    let ready = future.subscribe();
+    let end = deadline.pollable();
+    loop {
+        if let Some(result) = future.get() {
+            return match result {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(code)) => Err(transport_error(code, base, Phase::Head)),
+                Err(()) => Err(Error::new(ErrorCode::Internal, "response taken twice")),
+            };
+        }
+        if poll(&[&ready, &end]).contains(&1) && !ready.ready() {
+            return Err(total_timeout(deadline));
+        }
+    }
+}
+
+fn write_body(body: OutgoingBody, bytes: &[u8], deadline: &Deadline, base: &BaseUrl) -> Result<(), Error> {
+    let failed = |what: &str| Error::new(ErrorCode::Connection, format!("sending the request to {} failed: {what}", base.origin()));
+    {
+        let out = body.write().map_err(|_| failed("no body stream"))?;
+        let ready = out.subscribe();
+        let end = deadline.pollable();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let permitted = out.check_write().map_err(|_| failed("the connection closed"))?;
+            if permitted == 0 {
+                if poll(&[&ready, &end]).contains(&1) {
+                    return Err(total_timeout(deadline));
+                }
+                continue;
+            }
+            let n = rest.len().min(usize::try_from(permitted).unwrap_or(usize::MAX));
+            out.write(&rest[..n]).map_err(|_| failed("the connection closed"))?;
+            rest = &rest[n..];
+        }
+        out.flush().map_err(|_| failed("the connection closed"))?;
+        // Wait for the flush so a body error surfaces here rather than as a vague response error.
+        while out.check_write().map_err(|_| failed("the connection closed"))? == 0 {
+            if poll(&[&ready, &end]).contains(&1) {
+                return Err(total_timeout(deadline));
+            }
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| transport_error(e, base, Phase::Head))
+}
+
+fn open_response(response: IncomingResponse) -> Result<Response, Error> {
+    let status = response.status();
+    let mut headers = Headers::default();
+    for (name, value) in response.headers().entries() {
+        let value = String::from_utf8_lossy(&value).into_owned();
+        match name.to_ascii_lowercase().as_str() {
+            "content-type" => headers.content_type = Some(value),
+            "retry-after" => headers.retry_after = Some(value),
+            "retry-after-ms" => headers.retry_after_ms = Some(value),
+            "x-should-retry" => headers.should_retry = Some(value),
+            _ => {}
+        }
+    }
+    let body = response.consume().map_err(|_| Error::new(ErrorCode::Internal, "response body taken twice"))?;
+    let stream = body.stream().map_err(|_| Error::new(ErrorCode::Internal, "response stream taken twice"))?;
+    let ready = stream.subscribe();
+    Ok(Response { status, headers, body: Body { ready, stream, _body: body, _response: response, read: 0 } })
+}
+
+impl Body {
+    /// Reads what is there; with `wait`, waits (up to the deadline) for at least one byte.
+    pub fn read_chunk(&mut self, wait: bool, deadline: &Deadline, base: &BaseUrl) -> Result<Chunk, Error> {
+        loop {
+            match self.stream.read(READ_CHUNK) {
+                Ok(bytes) if bytes.is_empty() => {
+                    if !wait {
+                        return Ok(Chunk::Pending);
+                    }
+                    let end = deadline.pollable();
+                    if poll(&[&self.ready, &end]).contains(&1) && !self.ready.ready() {
+                        return Err(total_timeout(deadline));
+                    }
+                }
+                Ok(bytes) => {
+                    self.read += bytes.len() as u64;
+                    return Ok(Chunk::Data(bytes));
+                }
+                Err(StreamError::Closed) => return Ok(Chunk::End),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    let code = wasip2::http::types::http_error_code(&e);
+                    return Err(match code {
+                        Some(code) => transport_error(code, base, Phase::Body),
+                        None => Error::new(ErrorCode::Connection, format!("reading the answer from {} failed: {}", base.origin(), e.to_debug_string())),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reads the whole body, refusing more than `max` bytes.
+    pub fn read_all(mut self, max: u64, deadline: &Deadline, base: &BaseUrl) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        loop {
+            match self.read_chunk(true, deadline, base)? {
+                Chunk::Data(bytes) => {
+                    if self.read > max {
+                        return Err(too_large(max));
+                    }
+                    if out.is_empty() {
+                        out = bytes; // the common single-chunk answer: no copy
+                    } else {
+                        out.extend_from_slice(&bytes);
+                    }
+                }
+                Chunk::Pending => {}
+                Chunk::End => return Ok(out),
+            }
+        }
+    }
+
+    /// Ready when a read would not wait.
+    pub fn subscribe(&self) -> Pollable {
+        self.stream.subscribe()
+    }
+}
+
+pub fn too_large(max: u64) -> Error {
+    Error::new(ErrorCode::LimitExceeded, format!("the answer is larger than max-response-bytes ({max} bytes)"))
+}
+
+pub fn total_timeout(_deadline: &Deadline) -> Error {
+    Error::timeout(TimeoutKind::Total, "the call's total time limit ran out")
+}
+
+/// Where in the exchange a transport error happened (a read timeout means different things).
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Head,
+    Body,
+}
+
+fn transport_error(code: WasiError, base: &BaseUrl, phase: Phase) -> Error {
+    let origin = base.origin();
+    let connection = |what: String| Error::new(ErrorCode::Connection, what);
+    match code {
+        WasiError::ConnectionRefused => connection(format!("cannot connect to {origin}: connection refused (is the server running?)")),
+        WasiError::DnsError(_) | WasiError::DestinationNotFound => {
+            connection(format!("cannot resolve the host of {origin}"))
+        }
+        WasiError::DnsTimeout => Error::timeout(TimeoutKind::Connect, format!("looking up the host of {origin} timed out")),
+        WasiError::DestinationUnavailable | WasiError::DestinationIpUnroutable | WasiError::DestinationIpProhibited => {
+            connection(format!("{origin} is unreachable"))
+        }
+        WasiError::ConnectionTimeout => Error::timeout(TimeoutKind::Connect, format!("connecting to {origin} timed out")),
+        WasiError::ConnectionReadTimeout | WasiError::HttpResponseTimeout if phase == Phase::Head => {
+            Error::timeout(TimeoutKind::FirstByte, format!("{origin} sent no answer within the first-byte timeout"))
+        }
+        WasiError::ConnectionReadTimeout | WasiError::HttpResponseTimeout => {
+            Error::timeout(TimeoutKind::BetweenBytes, format!("{origin} went silent longer than the between-bytes timeout"))
+        }
+        WasiError::ConnectionWriteTimeout => Error::timeout(TimeoutKind::FirstByte, format!("sending to {origin} timed out")),
+        WasiError::ConnectionTerminated | WasiError::HttpResponseIncomplete if phase == Phase::Body => {
+            connection(format!("{origin} closed the connection in the middle of the answer"))
+        }
+        WasiError::ConnectionTerminated | WasiError::HttpResponseIncomplete => {
+            connection(format!("{origin} closed the connection without answering"))
+        }
+        WasiError::HttpRequestDenied => Error::new(
+            ErrorCode::Denied,
+            format!("the host's sandbox does not allow this component to reach {origin}"),
+        ),
+        WasiError::HttpResponseBodySize(limit) => Error::new(
+            ErrorCode::LimitExceeded,
+            format!("the answer from {origin} is larger than the host allows{}", limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default()),
+        ),
+        WasiError::ConnectionLimitReached => Error::new(ErrorCode::LimitExceeded, format!("the host's connection limit for {origin} is reached")),
+        WasiError::TlsProtocolError | WasiError::TlsCertificateError | WasiError::TlsAlertReceived(_) => {
+            connection(format!("TLS with {origin} failed ({code:?})"))
+        }
+        WasiError::InternalError(Some(why)) => connection(format!("request to {origin} failed: {why}")),
+        other => connection(format!("request to {origin} failed: {other:?}")),
+    }
+}

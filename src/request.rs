@@ -1,0 +1,501 @@
+//! The OpenAI-compatible request body for `POST /chat/completions`, built from a
+//! `chat-request` for one backend kind. Fields the caller left unset are not sent; requests a
+//! backend kind cannot express are refused here, before anything is sent.
+
+use crate::config::Backend;
+use crate::gbnf;
+use crate::tool_calls::to_wire;
+use crate::types::{
+    BackendKind, ChatRequest, Error, Message, ResponseFormat, Role, ToolChoice,
+};
+use serde_json::{Map, Value, json};
+
+/// Checks what can be checked without a backend (so a bad request fails before routing).
+pub fn validate(req: &ChatRequest) -> Result<(), Error> {
+    if req.messages.is_empty() {
+        return Err(Error::invalid_request("the request has no messages"));
+    }
+    for (i, m) in req.messages.iter().enumerate() {
+        if !m.tool_calls.is_empty() && m.role != Role::Assistant {
+            return Err(Error::invalid_request(format!("messages[{i}]: only assistant messages carry tool calls")));
+        }
+        if m.role == Role::Tool && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::invalid_request(format!(
+                "messages[{i}]: a tool message needs tool-call-id (the id of the call it answers)"
+            )));
+        }
+    }
+    let mut seen = Vec::new();
+    for (i, t) in req.tools.iter().enumerate() {
+        if t.name.trim().is_empty() {
+            return Err(Error::invalid_request(format!("tools[{i}]: name is empty")));
+        }
+        if seen.contains(&&t.name) {
+            return Err(Error::invalid_request(format!("tools[{i}]: `{}` is offered twice", t.name)));
+        }
+        seen.push(&t.name);
+        if let Some(p) = &t.parameters {
+            json_object(p).map_err(|why| Error::invalid_request(format!("tools[{i}] ({}): parameters {why}", t.name)))?;
+        }
+    }
+    match &req.tool_choice {
+        Some(ToolChoice::Required) if req.tools.is_empty() => {
+            return Err(Error::invalid_request("tool-choice `required` needs at least one tool"));
+        }
+        Some(ToolChoice::Named(name)) if !req.tools.iter().any(|t| &t.name == name) => {
+            return Err(Error::invalid_request(format!("tool-choice names `{name}`, which is not among the offered tools")));
+        }
+        _ => {}
+    }
+    match &req.response_format {
+        Some(ResponseFormat::JsonSchema(s)) => {
+            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(Error::invalid_request(format!(
+                    "json-schema name `{}` must be non-empty and use only letters, digits, `_` and `-`",
+                    s.name
+                )));
+            }
+            json_object(&s.schema).map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
+        }
+        Some(ResponseFormat::Regex(r)) if r.is_empty() => return Err(Error::invalid_request("regex is empty")),
+        Some(ResponseFormat::Grammar(g)) if g.trim().is_empty() => {
+            return Err(Error::invalid_request("grammar is empty"));
+        }
+        Some(ResponseFormat::Choice(c)) if c.is_empty() => return Err(Error::invalid_request("choice list is empty")),
+        _ => {}
+    }
+    if let Some(extra) = &req.extra_body {
+        json_object(extra).map_err(|why| Error::invalid_request(format!("extra-body {why}")))?;
+    }
+    if req.timeout_ms == Some(0) {
+        return Err(Error::invalid_request("timeout-ms must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Serializes the request body for `backend`. `stream` adds `stream` and `stream_options`.
+pub fn chat_body(req: &ChatRequest, model: &str, backend: &Backend, stream: bool) -> Result<Vec<u8>, Error> {
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    body.insert("messages".into(), Value::Array(req.messages.iter().map(message).collect()));
+
+    let s = &req.sampling;
+    put_number(&mut body, "temperature", s.temperature)?;
+    put_number(&mut body, "top_p", s.top_p)?;
+    put_number(&mut body, "min_p", s.min_p)?;
+    put_number(&mut body, "presence_penalty", s.presence_penalty)?;
+    put_number(&mut body, "frequency_penalty", s.frequency_penalty)?;
+    put_number(&mut body, "repetition_penalty", s.repetition_penalty)?;
+    if let Some(k) = s.top_k {
+        body.insert("top_k".into(), k.into());
+    }
+    if let Some(n) = s.max_tokens {
+        body.insert("max_tokens".into(), n.into());
+    }
+    if !s.stop.is_empty() {
+        body.insert("stop".into(), s.stop.clone().into());
+    }
+    if let Some(seed) = s.seed {
+        body.insert("seed".into(), seed.into());
+    }
+
+    if !req.tools.is_empty() {
+        let tools = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut function = Map::new();
+                function.insert("name".into(), to_wire(&t.name).into());
+                if let Some(d) = &t.description {
+                    function.insert("description".into(), d.clone().into());
+                }
+                let parameters = match &t.parameters {
+                    Some(p) => json_object(p).map_err(|why| Error::invalid_request(format!("tool `{}`: parameters {why}", t.name)))?,
+                    None => json!({"type": "object", "properties": {}}),
+                };
+                function.insert("parameters".into(), parameters);
+                Ok(json!({"type": "function", "function": function}))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &req.tool_choice {
+        let value = match choice {
+            ToolChoice::None => json!("none"),
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Named(name) => json!({"type": "function", "function": {"name": to_wire(name)}}),
+        };
+        body.insert("tool_choice".into(), value);
+    }
+    if let Some(p) = req.parallel_tool_calls {
+        body.insert("parallel_tool_calls".into(), p.into());
+    }
+    if let Some(format) = &req.response_format {
+        constraint(&mut body, format, backend, !req.tools.is_empty())?;
+    }
+    if stream {
+        body.insert("stream".into(), true.into());
+        // SGLang sends no usage chunk unless asked; vLLM rejects stream_options without stream.
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    if let Some(extra) = &req.extra_body {
+        let Value::Object(extra) = json_object(extra).map_err(|why| Error::invalid_request(format!("extra-body {why}")))? else {
+            unreachable!("json_object returns objects")
+        };
+        // Last, so server-specific fields from the caller win over generated ones.
+        body.extend(extra);
+    }
+    serde_json::to_vec(&Value::Object(body)).map_err(|e| Error::invalid_request(format!("cannot serialize the request: {e}")))
+}
+
+fn message(m: &Message) -> Value {
+    let mut out = Map::new();
+    let role = match m.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    };
+    out.insert("role".into(), role.into());
+    match &m.content {
+        Some(text) => {
+            out.insert("content".into(), text.clone().into());
+        }
+        // An assistant turn that only calls tools has no content; every other turn needs one.
+        None if m.role == Role::Assistant && !m.tool_calls.is_empty() => {}
+        None => {
+            out.insert("content".into(), "".into());
+        }
+    }
+    if let Some(name) = &m.name {
+        out.insert("name".into(), name.clone().into());
+    }
+    if !m.tool_calls.is_empty() {
+        let calls = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": to_wire(&c.name), "arguments": c.arguments},
+                })
+            })
+            .collect();
+        out.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if let Some(id) = &m.tool_call_id {
+        out.insert("tool_call_id".into(), id.clone().into());
+    }
+    Value::Object(out)
+}
+
+/// Maps an output constraint to the fields of the backend's dialect.
+fn constraint(body: &mut Map<String, Value>, format: &ResponseFormat, backend: &Backend, has_tools: bool) -> Result<(), Error> {
+    let kind = backend.kind;
+    let legacy = backend.legacy_guided_decoding;
+    let refuse = |what: &str, why: &str| {
+        Err(Error::invalid_request(format!("backend `{}` cannot take {what}: {why}", backend.name)))
+    };
+    let grammar_with_tools = |what: &str| {
+        refuse(what, "llama.cpp refuses custom grammar constraints together with tools; send them in separate requests")
+    };
+    match format {
+        ResponseFormat::Text => {}
+        ResponseFormat::JsonObject => {
+            body.insert("response_format".into(), json!({"type": "json_object"}));
+        }
+        ResponseFormat::JsonSchema(s) => {
+            let schema = json_object(&s.schema).map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
+            let mut js = Map::new();
+            js.insert("name".into(), s.name.clone().into());
+            if let Some(d) = &s.description {
+                js.insert("description".into(), d.clone().into());
+            }
+            js.insert("schema".into(), schema);
+            if let Some(strict) = s.strict {
+                js.insert("strict".into(), strict.into());
+            }
+            body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": js}));
+        }
+        ResponseFormat::Regex(re) => match kind {
+            BackendKind::Vllm => vllm_guided(body, legacy, "regex", re.clone().into()),
+            BackendKind::Sglang => {
+                body.insert("regex".into(), re.clone().into());
+            }
+            BackendKind::OpenaiCompatible => {
+                if has_tools {
+                    return grammar_with_tools("a regex");
+                }
+                let grammar = gbnf::from_regex(re).map_err(|why| {
+                    Error::invalid_request(format!("regex cannot be turned into a llama.cpp grammar: {why}"))
+                })?;
+                body.insert("grammar".into(), grammar.into());
+            }
+        },
+        ResponseFormat::Choice(choices) => match kind {
+            BackendKind::Vllm => vllm_guided(body, legacy, "choice", choices.clone().into()),
+            BackendKind::Sglang => {
+                let re = gbnf::regex_for_choice(choices).map_err(Error::invalid_request)?;
+                body.insert("regex".into(), re.into());
+            }
+            BackendKind::OpenaiCompatible => {
+                if has_tools {
+                    return grammar_with_tools("a choice list");
+                }
+                body.insert("grammar".into(), gbnf::from_choice(choices).map_err(Error::invalid_request)?.into());
+            }
+        },
+        ResponseFormat::Grammar(g) => match kind {
+            BackendKind::Vllm => vllm_guided(body, legacy, "grammar", g.clone().into()),
+            BackendKind::Sglang => {
+                body.insert("ebnf".into(), g.clone().into());
+            }
+            BackendKind::OpenaiCompatible => {
+                if has_tools {
+                    return grammar_with_tools("a grammar");
+                }
+                body.insert("grammar".into(), g.clone().into());
+            }
+        },
+    }
+    Ok(())
+}
+
+/// vLLM >= 0.12: `structured_outputs: {kind: value}`; before: top-level `guided_<kind>`.
+fn vllm_guided(body: &mut Map<String, Value>, legacy: bool, kind: &str, value: Value) {
+    if legacy {
+        body.insert(format!("guided_{kind}"), value);
+    } else {
+        let mut so = Map::new();
+        so.insert(kind.into(), value);
+        body.insert("structured_outputs".into(), Value::Object(so));
+    }
+}
+
+fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> Result<(), Error> {
+    if let Some(v) = value {
+        let n = serde_json::Number::from_f64(v)
+            .ok_or_else(|| Error::invalid_request(format!("{key} must be a finite number, not {v}")))?;
+        body.insert(key.into(), Value::Number(n));
+    }
+    Ok(())
+}
+
+/// Parses JSON text that must be an object.
+pub fn json_object(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err("must be a JSON object".into()),
+        Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::types::*;
+    use crate::url::BaseUrl;
+
+    pub fn backend(kind: BackendKind) -> Backend {
+        Backend {
+            name: "b".into(),
+            kind,
+            base: BaseUrl::parse("http://127.0.0.1:8000/v1").unwrap(),
+            api_key: None,
+            models: vec![],
+            weight: 1,
+            legacy_guided_decoding: false,
+        }
+    }
+
+    pub fn user(text: &str) -> Message {
+        Message { role: Role::User, content: Some(text.into()), name: None, tool_calls: vec![], tool_call_id: None }
+    }
+
+    pub fn request(messages: Vec<Message>) -> ChatRequest {
+        ChatRequest {
+            messages,
+            model: None,
+            sampling: Sampling {
+                temperature: None,
+                top_p: None,
+                top_k: None,
+                min_p: None,
+                max_tokens: None,
+                stop: vec![],
+                seed: None,
+                presence_penalty: None,
+                frequency_penalty: None,
+                repetition_penalty: None,
+            },
+            tools: vec![],
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
+            recover_tool_calls: None,
+            split_reasoning: None,
+            extra_body: None,
+            timeout_ms: None,
+        }
+    }
+
+    fn body(req: &ChatRequest, kind: BackendKind) -> Value {
+        serde_json::from_slice(&chat_body(req, "m", &backend(kind), false).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn minimal_request_sends_only_what_was_set() {
+        let v = body(&request(vec![user("hi")]), BackendKind::Vllm);
+        assert_eq!(v, json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+    }
+
+    #[test]
+    fn sampling_and_stream_fields() {
+        let mut r = request(vec![user("hi")]);
+        r.sampling.temperature = Some(0.7);
+        r.sampling.top_k = Some(-1);
+        r.sampling.max_tokens = Some(16);
+        r.sampling.stop = vec!["\n".into()];
+        r.sampling.seed = Some(-5);
+        r.sampling.repetition_penalty = Some(1.1);
+        let v: Value = serde_json::from_slice(&chat_body(&r, "m", &backend(BackendKind::Sglang), true).unwrap()).unwrap();
+        assert_eq!(v["temperature"], json!(0.7));
+        assert_eq!(v["top_k"], json!(-1));
+        assert_eq!(v["max_tokens"], json!(16));
+        assert_eq!(v["stop"], json!(["\n"]));
+        assert_eq!(v["seed"], json!(-5));
+        assert_eq!(v["repetition_penalty"], json!(1.1));
+        assert_eq!(v["stream"], json!(true));
+        assert_eq!(v["stream_options"], json!({"include_usage": true}));
+        r.sampling.top_p = Some(f64::NAN);
+        let e = chat_body(&r, "m", &backend(BackendKind::Vllm), false).unwrap_err();
+        assert!(e.message.contains("top_p"), "{}", e.message);
+    }
+
+    #[test]
+    fn tools_and_multi_turn_use_the_openai_shape_with_aios_names() {
+        let mut r = request(vec![
+            user("read it"),
+            Message {
+                role: Role::Assistant,
+                content: None,
+                name: None,
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "fs/read".into(), arguments: r#"{"p":"/x"}"#.into() }],
+                tool_call_id: None,
+            },
+            Message { role: Role::Tool, content: Some("data".into()), name: None, tool_calls: vec![], tool_call_id: Some("c1".into()) },
+        ]);
+        r.tools = vec![ToolDefinition {
+            name: "fs/read".into(),
+            description: Some("Read a file".into()),
+            parameters: Some(r#"{"type":"object","properties":{"p":{"type":"string"}}}"#.into()),
+        }];
+        r.tool_choice = Some(ToolChoice::Named("fs/read".into()));
+        r.parallel_tool_calls = Some(false);
+        validate(&r).unwrap();
+        let v = body(&r, BackendKind::Vllm);
+        assert_eq!(v["tools"][0]["function"]["name"], json!("fs__read"));
+        assert_eq!(v["tools"][0]["function"]["parameters"]["properties"]["p"]["type"], json!("string"));
+        assert_eq!(v["tool_choice"], json!({"type": "function", "function": {"name": "fs__read"}}));
+        assert_eq!(v["parallel_tool_calls"], json!(false));
+        assert_eq!(
+            v["messages"][1],
+            json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "fs__read", "arguments": "{\"p\":\"/x\"}"}}]})
+        );
+        assert_eq!(v["messages"][2], json!({"role": "tool", "content": "data", "tool_call_id": "c1"}));
+    }
+
+    #[test]
+    fn invalid_requests_are_refused_before_sending() {
+        let mut r = request(vec![]);
+        assert!(validate(&r).unwrap_err().message.contains("no messages"));
+        r.messages = vec![Message { role: Role::Tool, content: Some("x".into()), name: None, tool_calls: vec![], tool_call_id: None }];
+        assert!(validate(&r).unwrap_err().message.contains("tool-call-id"));
+        r.messages = vec![user("x")];
+        r.tool_choice = Some(ToolChoice::Named("nope".into()));
+        assert!(validate(&r).unwrap_err().message.contains("not among the offered tools"));
+        r.tool_choice = None;
+        r.extra_body = Some("[1]".into());
+        assert!(validate(&r).unwrap_err().message.contains("extra-body"));
+        r.extra_body = None;
+        r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
+            name: "bad name".into(),
+            description: None,
+            schema: "{}".into(),
+            strict: None,
+        }));
+        assert!(validate(&r).unwrap_err().message.contains("json-schema name"));
+        r.response_format = None;
+        r.tools = vec![ToolDefinition { name: "t".into(), description: None, parameters: Some("{".into()) }];
+        assert!(validate(&r).unwrap_err().message.contains("parameters is not valid JSON"));
+    }
+
+    #[test]
+    fn constraints_map_per_backend_kind() {
+        let mut r = request(vec![user("x")]);
+        let cases = [
+            (ResponseFormat::Regex("a+".into()), BackendKind::Vllm, json!({"structured_outputs": {"regex": "a+"}})),
+            (ResponseFormat::Regex("a+".into()), BackendKind::Sglang, json!({"regex": "a+"})),
+            (ResponseFormat::Regex("a+".into()), BackendKind::OpenaiCompatible, json!({"grammar": "root ::= (\"a\")+"})),
+            (ResponseFormat::Choice(vec!["x".into(), "y.z".into()]), BackendKind::Vllm, json!({"structured_outputs": {"choice": ["x", "y.z"]}})),
+            (ResponseFormat::Choice(vec!["x".into(), "y.z".into()]), BackendKind::Sglang, json!({"regex": "(x|y\\.z)"})),
+            (ResponseFormat::Choice(vec!["x".into(), "y.z".into()]), BackendKind::OpenaiCompatible, json!({"grammar": "root ::= \"x\" | \"y.z\""})),
+            (ResponseFormat::Grammar("root ::= \"a\"".into()), BackendKind::Vllm, json!({"structured_outputs": {"grammar": "root ::= \"a\""}})),
+            (ResponseFormat::Grammar("root ::= \"a\"".into()), BackendKind::Sglang, json!({"ebnf": "root ::= \"a\""})),
+            (ResponseFormat::Grammar("root ::= \"a\"".into()), BackendKind::OpenaiCompatible, json!({"grammar": "root ::= \"a\""})),
+            (ResponseFormat::JsonObject, BackendKind::Sglang, json!({"response_format": {"type": "json_object"}})),
+            (ResponseFormat::Text, BackendKind::Vllm, json!({})),
+        ];
+        for (format, kind, expected) in cases {
+            r.response_format = Some(format.clone());
+            let mut v = body(&r, kind);
+            let Value::Object(map) = &mut v else { unreachable!() };
+            map.remove("model");
+            map.remove("messages");
+            assert_eq!(v, expected, "{format:?} on {kind:?}");
+        }
+        let mut legacy = backend(BackendKind::Vllm);
+        legacy.legacy_guided_decoding = true;
+        r.response_format = Some(ResponseFormat::Choice(vec!["a".into()]));
+        let v: Value = serde_json::from_slice(&chat_body(&r, "m", &legacy, false).unwrap()).unwrap();
+        assert_eq!(v["guided_choice"], json!(["a"]));
+
+        r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
+            name: "city".into(),
+            description: None,
+            schema: r#"{"type":"object","properties":{"city":{"type":"string"}}}"#.into(),
+            strict: Some(true),
+        }));
+        let v = body(&r, BackendKind::OpenaiCompatible);
+        assert_eq!(v["response_format"]["type"], json!("json_schema"));
+        assert_eq!(v["response_format"]["json_schema"]["name"], json!("city"));
+        assert_eq!(v["response_format"]["json_schema"]["strict"], json!(true));
+        assert_eq!(v["response_format"]["json_schema"]["schema"]["properties"]["city"]["type"], json!("string"));
+    }
+
+    #[test]
+    fn unexpressible_constraints_are_refused() {
+        let mut r = request(vec![user("x")]);
+        r.tools = vec![ToolDefinition { name: "t".into(), description: None, parameters: None }];
+        r.response_format = Some(ResponseFormat::Grammar("root ::= \"a\"".into()));
+        let e = chat_body(&r, "m", &backend(BackendKind::OpenaiCompatible), false).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.message.contains("together with tools"), "{}", e.message);
+        r.tools.clear();
+        r.response_format = Some(ResponseFormat::Regex(r"(a)\1".into()));
+        let e = chat_body(&r, "m", &backend(BackendKind::OpenaiCompatible), false).unwrap_err();
+        assert!(e.message.contains("back-reference"), "{}", e.message);
+    }
+
+    #[test]
+    fn extra_body_is_merged_last() {
+        let mut r = request(vec![user("x")]);
+        r.sampling.temperature = Some(1.0);
+        r.extra_body = Some(r#"{"temperature":0.1,"chat_template_kwargs":{"enable_thinking":false}}"#.into());
+        let v = body(&r, BackendKind::Vllm);
+        assert_eq!(v["temperature"], json!(0.1));
+        assert_eq!(v["chat_template_kwargs"], json!({"enable_thinking": false}));
+    }
+}

@@ -1,0 +1,440 @@
+//! Reading a chat completion: the server's JSON into a `RawAnswer` (what was said), then
+//! `decode` into the `chat-response` record (what it means: tool calls decoded or recovered,
+//! reasoning split out, JSON checked). Streams assemble a `RawAnswer` too and share `decode`.
+
+use crate::errors;
+use crate::json_output;
+use crate::reasoning;
+use crate::text_tools;
+use crate::tool_calls::{self, Decoded, IdSource, RawToolCall, ToolNames};
+use crate::types::{ChatRequest, ChatResponse, Error, ErrorCode, FinishReason, ResponseFormat, Usage};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What the server said, before decoding.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawAnswer {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub content: Option<String>,
+    pub reasoning: Option<String>,
+    pub tool_calls: Vec<RawToolCall>,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+// ---- wire shapes (only the fields we read; unknown ones are ignored) ----
+
+#[derive(Deserialize)]
+struct Completion {
+    id: Option<String>,
+    model: Option<String>,
+    choices: Option<Vec<Choice>>,
+    usage: Option<WireUsage>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Option<WireMessage>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireMessage {
+    pub content: Option<Value>,
+    pub reasoning: Option<String>,
+    pub reasoning_content: Option<String>,
+    pub tool_calls: Option<Vec<WireToolCall>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireToolCall {
+    pub index: Option<u32>,
+    pub id: Option<String>,
+    pub function: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireFunction {
+    pub name: Option<String>,
+    /// `Some(Null)` for an explicit `null` (an invalid call), `None` when absent (no arguments).
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub arguments: Option<Value>,
+}
+
+fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    total_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+    completion_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    pub(crate) fn into_usage(self) -> Usage {
+        let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        let completion = self.completion_tokens.unwrap_or(0);
+        Usage {
+            prompt_tokens: clamp(prompt),
+            completion_tokens: clamp(completion),
+            total_tokens: clamp(self.total_tokens.unwrap_or(prompt + completion)),
+            reasoning_tokens: self
+                .reasoning_tokens
+                .or(self.completion_tokens_details.and_then(|d| d.reasoning_tokens))
+                .map(clamp),
+        }
+    }
+}
+
+/// Text of a `content` that is a string, or a list of `{"type":"text","text":..}` parts.
+pub(crate) fn content_text(content: Option<Value>) -> Option<String> {
+    match content? {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        Value::Array(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
+                .collect(),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The arguments' text: a string's content, or a non-string value serialized; `None` if absent.
+pub(crate) fn arguments_text(arguments: Option<Value>) -> Option<String> {
+    match arguments? {
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `reasoning` (newer vLLM) and `reasoning_content` (SGLang, llama.cpp, older vLLM): either,
+/// or both (the same text twice for a while in vLLM).
+pub(crate) fn merge_reasoning(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a.filter(|s| !s.is_empty()), b.filter(|s| !s.is_empty())) {
+        (Some(a), Some(b)) if a == b => Some(a),
+        (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Parses a non-streaming completion body.
+pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::malformed("the server answered 200 with an empty body"));
+    }
+    let completion: Completion = serde_json::from_slice(body).map_err(|e| {
+        Error { body: Some(errors::kept_body(body)), ..Error::malformed(format!("the server's answer is not a chat completion ({e})")) }
+    })?;
+    let choice = completion.choices.and_then(|c| c.into_iter().next());
+    let Some(choice) = choice else {
+        let said = completion.error.map(|e| errors::server_message(e.to_string().as_bytes()));
+        let message = match said.and_then(|s| s.message) {
+            Some(m) => format!("the server answered 200 with an error: {m}"),
+            None => "the server's answer has no choices".to_string(),
+        };
+        return Err(Error { body: Some(errors::kept_body(body)), ..Error::malformed(message) });
+    };
+    let message = choice.message.ok_or_else(|| Error::malformed("the server's answer has no message"))?;
+    Ok(RawAnswer {
+        id: completion.id,
+        model: completion.model,
+        content: content_text(message.content),
+        reasoning: merge_reasoning(message.reasoning, message.reasoning_content),
+        tool_calls: message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                let f = c.function;
+                RawToolCall {
+                    id: c.id,
+                    name: f.as_ref().and_then(|f| f.name.clone()),
+                    arguments: arguments_text(f.and_then(|f| f.arguments)),
+                }
+            })
+            .collect(),
+        finish_reason: choice.finish_reason,
+        usage: completion.usage.map(WireUsage::into_usage),
+    })
+}
+
+/// What JSON the caller asked for.
+#[derive(Clone, Debug)]
+pub enum JsonExpectation {
+    None,
+    Any,
+    Schema(Value),
+}
+
+/// How to decode an answer, derived from its request.
+#[derive(Clone, Debug)]
+pub struct DecodeOptions {
+    pub names: ToolNames,
+    pub recover_tool_calls: bool,
+    pub split_reasoning: bool,
+    pub json: JsonExpectation,
+}
+
+impl DecodeOptions {
+    pub fn for_request(req: &ChatRequest) -> DecodeOptions {
+        let json = match &req.response_format {
+            Some(ResponseFormat::JsonObject) => JsonExpectation::Any,
+            Some(ResponseFormat::JsonSchema(s)) => match serde_json::from_str(&s.schema) {
+                Ok(schema) => JsonExpectation::Schema(schema),
+                Err(_) => JsonExpectation::Any,
+            },
+            _ => JsonExpectation::None,
+        };
+        DecodeOptions {
+            names: ToolNames::new(&req.tools),
+            recover_tool_calls: req.recover_tool_calls.unwrap_or(true),
+            split_reasoning: req.split_reasoning.unwrap_or(true),
+            json,
+        }
+    }
+}
+
+/// Where the answer came from, for the record.
+pub struct Served<'a> {
+    pub backend: &'a str,
+    pub requested_model: &'a str,
+    pub attempts: u32,
+}
+
+/// Turns what the server said into the response record. Fails only when JSON was asked for
+/// and the content is not (schema-conforming) JSON: `invalid-output`, response in `partial`.
+pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, served: &Served) -> Result<ChatResponse, Error> {
+    let mut content = raw.content;
+    let mut reasoning = raw.reasoning;
+    if opts.split_reasoning {
+        if let Some((thought, rest)) = content.as_deref().and_then(reasoning::split) {
+            reasoning = merge_reasoning(reasoning, Some(thought));
+            content = Some(rest);
+        }
+    }
+
+    // Native calls are authoritative whatever finish_reason or content say.
+    let mut raw_calls = raw.tool_calls;
+    if raw_calls.is_empty() && opts.recover_tool_calls {
+        if let Some((found, rest)) = content.as_deref().and_then(|c| text_tools::recover(c, &opts.names)) {
+            raw_calls = found;
+            content = Some(rest);
+        }
+    }
+    let mut tool_calls = Vec::new();
+    let mut invalid_tool_calls = Vec::new();
+    for call in raw_calls {
+        match tool_calls::decode(call, &opts.names, ids) {
+            Decoded::Valid(c) => tool_calls.push(c),
+            Decoded::Invalid(c) => invalid_tool_calls.push(c),
+        }
+    }
+    if !(tool_calls.is_empty() && invalid_tool_calls.is_empty()) && content.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        content = None;
+    }
+
+    let mut finish_reason = raw.finish_reason.as_deref().map(finish_reason);
+    // vLLM says `stop` for named / required calls; the calls are what count.
+    if !tool_calls.is_empty() && matches!(finish_reason, Some(FinishReason::Stop) | None) {
+        finish_reason = Some(FinishReason::ToolCalls);
+    }
+
+    let mut response = ChatResponse {
+        id: raw.id,
+        content,
+        reasoning,
+        tool_calls,
+        invalid_tool_calls,
+        finish_reason,
+        usage: raw.usage,
+        model: raw.model.filter(|m| !m.is_empty()).unwrap_or_else(|| served.requested_model.to_string()),
+        backend: served.backend.to_string(),
+        attempts: served.attempts,
+    };
+
+    let schema = match &opts.json {
+        JsonExpectation::None => return Ok(response),
+        JsonExpectation::Any => None,
+        JsonExpectation::Schema(s) => Some(s),
+    };
+    if !response.tool_calls.is_empty() {
+        return Ok(response); // the model chose a tool instead of answering
+    }
+    let checked = json_output::extract(response.content.as_deref().unwrap_or_default()).and_then(|(text, value)| {
+        match schema {
+            Some(s) => json_output::check_schema(&value, s).map(|_| text).map_err(|why| format!("the answer does not follow the schema: {why}")),
+            None => Ok(text),
+        }
+    });
+    match checked {
+        Ok(text) => {
+            response.content = Some(text);
+            Ok(response)
+        }
+        Err(why) => {
+            let hint = if response.finish_reason == Some(FinishReason::Length) {
+                " (generation stopped at max-tokens; raise it)"
+            } else {
+                ""
+            };
+            Err(Error {
+                backend: Some(response.backend.clone()),
+                attempts: response.attempts,
+                ..Error::new(ErrorCode::InvalidOutput, format!("JSON was asked for but {why}{hint}")).with_partial(response)
+            })
+        }
+    }
+}
+
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" | "eos" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        "abort" => FinishReason::Abort,
+        other => FinishReason::Other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::tests::{request, user};
+    use crate::tool_calls::CountingIds;
+    use crate::types::*;
+
+    const SERVED: Served = Served { backend: "b", requested_model: "m", attempts: 1 };
+
+    fn chat(body: &str, req: &ChatRequest) -> Result<ChatResponse, Error> {
+        let raw = parse(body.as_bytes())?;
+        decode(raw, &DecodeOptions::for_request(req), &mut CountingIds::default(), &SERVED)
+    }
+
+    fn with_tools() -> ChatRequest {
+        let mut r = request(vec![user("weather?")]);
+        r.tools = vec![ToolDefinition { name: "get_weather".into(), description: None, parameters: None }];
+        r
+    }
+
+    #[test]
+    fn text_answers_from_each_server() {
+        // vLLM (new): no tool_calls key, reasoning field.
+        let vllm = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"message":{"role":"assistant","content":"Hi!","reasoning":"think"},"finish_reason":"stop","stop_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#;
+        let r = chat(vllm, &request(vec![user("x")])).unwrap();
+        assert_eq!((r.content.as_deref(), r.reasoning.as_deref()), (Some("Hi!"), Some("think")));
+        assert_eq!(r.finish_reason, Some(FinishReason::Stop));
+        assert_eq!(r.usage, Some(Usage { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7, reasoning_tokens: None }));
+        assert_eq!((r.model.as_str(), r.backend.as_str(), r.attempts, r.id.as_deref()), ("Qwen/Qwen3-8B", "b", 1, Some("chatcmpl-1")));
+        // Old vLLM: tool_calls [] and reasoning_content; SGLang: matched_stop, usage.reasoning_tokens.
+        let sglang = r#"{"id":"x","object":"chat.completion","created":1,"model":"qwen","choices":[{"index":0,"message":{"role":"assistant","content":"Yo","reasoning_content":"r","tool_calls":null},"logprobs":null,"finish_reason":"stop","matched_stop":151645}],"usage":{"prompt_tokens":1,"total_tokens":3,"completion_tokens":2,"reasoning_tokens":1,"prompt_tokens_details":null}}"#;
+        let r = chat(sglang, &request(vec![user("x")])).unwrap();
+        assert_eq!((r.content.as_deref(), r.reasoning.as_deref()), (Some("Yo"), Some("r")));
+        assert_eq!(r.usage.unwrap().reasoning_tokens, Some(1));
+        // llama.cpp: timings; no id in some versions; model missing falls back to the request.
+        let llama = r#"{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":"<think>a</think>b"}}],"created":1,"object":"chat.completion","usage":{"completion_tokens":16,"prompt_tokens":10,"total_tokens":26},"timings":{"predicted_ms":1.0}}"#;
+        let r = chat(llama, &request(vec![user("x")])).unwrap();
+        assert_eq!((r.content.as_deref(), r.reasoning.as_deref(), r.model.as_str()), (Some("b"), Some("a"), "m"));
+        assert_eq!(r.finish_reason, Some(FinishReason::Length));
+        // Both reasoning fields with the same text (vLLM 0.10).
+        let both = r#"{"choices":[{"message":{"content":"x","reasoning":"same","reasoning_content":"same"}}]}"#;
+        assert_eq!(chat(both, &request(vec![user("x")])).unwrap().reasoning.as_deref(), Some("same"));
+        // Splitting can be turned off.
+        let mut keep = request(vec![user("x")]);
+        keep.split_reasoning = Some(false);
+        assert_eq!(chat(llama, &keep).unwrap().content.as_deref(), Some("<think>a</think>b"));
+    }
+
+    #[test]
+    fn malformed_bodies_are_typed_errors() {
+        for (body, needle) in [
+            ("", "empty body"),
+            ("not json", "not a chat completion"),
+            (r#"{"choices":[]}"#, "no choices"),
+            (r#"{"error":{"message":"engine died"}}"#, "engine died"),
+            (r#"{"choices":[{"finish_reason":"stop"}]}"#, "no message"),
+            (r#"{"choices":"nope"}"#, "not a chat completion"),
+        ] {
+            let e = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::MalformedResponse, "{body}");
+            assert!(e.message.contains(needle), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn native_tool_calls_win_over_finish_reason_and_empty_content() {
+        // vLLM named call: finish_reason stop, content "".
+        let body = r#"{"model":"m","choices":[{"message":{"role":"assistant","content":"","tool_calls":[{"id":"chatcmpl-tool-1","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}},{"id":"","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Rome\"}"}}]},"finish_reason":"stop"}]}"#;
+        let r = chat(body, &with_tools()).unwrap();
+        assert_eq!(r.content, None);
+        assert_eq!(r.finish_reason, Some(FinishReason::ToolCalls));
+        assert_eq!(
+            r.tool_calls,
+            vec![
+                ToolCall { id: "chatcmpl-tool-1".into(), name: "get_weather".into(), arguments: "{\"city\": \"Paris\"}".into() },
+                ToolCall { id: "call_0".into(), name: "get_weather".into(), arguments: "{\"city\": \"Rome\"}".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_kept_as_invalid_calls() {
+        let body = r#"{"choices":[{"message":{"tool_calls":[{"id":"a","function":{"name":"get_weather","arguments":"{\"city\": "}},{"id":"b","function":{"name":"get_weather","arguments":null}},{"id":"c","function":{"name":"get_weather","arguments":"\"{\\\"city\\\":\\\"X\\\"}\""}}]},"finish_reason":"tool_calls"}]}"#;
+        let r = chat(body, &with_tools()).unwrap();
+        assert_eq!(r.tool_calls, vec![ToolCall { id: "c".into(), name: "get_weather".into(), arguments: r#"{"city":"X"}"#.into() }]);
+        assert_eq!(r.invalid_tool_calls.len(), 2);
+        assert_eq!(r.invalid_tool_calls[0].raw_arguments, "{\"city\": ");
+        assert!(r.invalid_tool_calls[0].error.contains("not valid JSON"));
+        assert_eq!(r.invalid_tool_calls[1].raw_arguments, "null");
+        assert!(r.invalid_tool_calls[1].error.contains("null"));
+    }
+
+    #[test]
+    fn text_calls_are_recovered_only_when_offered_and_enabled() {
+        // sglang#26790: finish_reason tool_calls, empty list, XML in content.
+        let body = r#"{"choices":[{"message":{"content":"<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>","tool_calls":[]},"finish_reason":"tool_calls"}]}"#;
+        let r = chat(body, &with_tools()).unwrap();
+        assert_eq!(r.tool_calls.len(), 1);
+        assert_eq!((r.content, r.tool_calls[0].id.as_str()), (None, "call_0"));
+        let mut off = with_tools();
+        off.recover_tool_calls = Some(false);
+        assert!(chat(body, &off).unwrap().tool_calls.is_empty());
+        assert!(chat(body, &request(vec![user("x")])).unwrap().tool_calls.is_empty());
+    }
+
+    #[test]
+    fn json_output_is_checked() {
+        let mut r = request(vec![user("x")]);
+        r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
+            name: "c".into(),
+            description: None,
+            schema: r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#.into(),
+            strict: None,
+        }));
+        let ok = r#"{"choices":[{"message":{"content":"```json\n{\"city\": \"Paris\"}\n```"},"finish_reason":"stop"}]}"#;
+        assert_eq!(chat(ok, &r).unwrap().content.as_deref(), Some("{\"city\": \"Paris\"}"));
+        let wrong = r#"{"choices":[{"message":{"content":"{\"town\": \"Paris\"}"},"finish_reason":"stop"}]}"#;
+        let e = chat(wrong, &r).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidOutput);
+        assert!(e.message.contains("missing required property `city`"), "{}", e.message);
+        assert_eq!(e.partial.unwrap().content.as_deref(), Some("{\"town\": \"Paris\"}"));
+        r.response_format = Some(ResponseFormat::JsonObject);
+        let cut = r#"{"choices":[{"message":{"content":"{\"city\": \"Par"},"finish_reason":"length"}]}"#;
+        let e = chat(cut, &r).unwrap_err();
+        assert!(e.message.contains("max-tokens"), "{}", e.message);
+    }
+}
