@@ -531,7 +531,15 @@ struct ModelList {
 struct ModelEntry {
     id: String,
     owned_by: Option<String>,
+    /// vLLM.
     max_model_len: Option<u64>,
+    /// llama.cpp puts its context size here.
+    meta: Option<ModelMeta>,
+}
+
+#[derive(Deserialize)]
+struct ModelMeta {
+    n_ctx: Option<u64>,
 }
 
 fn parse_models(body: &[u8], backend: &str) -> Result<Vec<ModelInfo>, Error> {
@@ -546,7 +554,7 @@ fn parse_models(body: &[u8], backend: &str) -> Result<Vec<ModelInfo>, Error> {
             id: m.id,
             backend: backend.to_string(),
             owned_by: m.owned_by,
-            max_model_len: m.max_model_len.and_then(|n| u32::try_from(n).ok()),
+            max_model_len: m.max_model_len.or(m.meta.and_then(|meta| meta.n_ctx)).and_then(|n| u32::try_from(n).ok()),
         })
         .collect())
 }

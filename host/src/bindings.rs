@@ -7,4 +7,5 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: { "wasi:io/poll": wasmtime_wasi::p2::bindings::io::poll },
+    additional_derives: [PartialEq],
 });

@@ -87,6 +87,7 @@ pub struct LlmCore {
 
 pub(crate) struct Runtime {
     pub engine: Engine,
+    pub component: Component,
     pub pre: bindings::LlmCorePluginPre<pool::HostState>,
     pub options: HostOptions,
     pub transport: Arc<transport::Transport>,
@@ -117,13 +118,23 @@ impl LlmCore {
         let mut linker: Linker<pool::HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| errors::internal("cannot link WASI", e))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| errors::internal("cannot link wasi:http", e))?;
-        let pre = linker
+        let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| errors::internal("the component does not fit this host (is it aios:llm/llm-core@0.1.0?)", e))?;
-        let pre = bindings::LlmCorePluginPre::new(pre).map_err(|e| errors::internal("the component does not export aios:llm/llm-core@0.1.0", e))?;
+        let pre = bindings::LlmCorePluginPre::new(instance_pre)
+            .map_err(|e| errors::internal("the component does not export aios:llm/llm-core@0.1.0", e))?;
         Ok(LlmCore {
-            inner: Arc::new(Runtime { engine, pre, options, transport: Arc::new(transport::Transport::default()) }),
+            inner: Arc::new(Runtime { engine, component, pre, options, transport: Arc::new(transport::Transport::default()) }),
         })
+    }
+
+    /// The same compiled component under other host options (its own connection pool).
+    pub fn with_options(&self, options: HostOptions) -> Result<LlmCore, types::Error> {
+        LlmCore::from_component(self.inner.engine.clone(), self.inner.component.clone(), options)
+    }
+
+    pub fn options(&self) -> &HostOptions {
+        &self.inner.options
     }
 
     pub fn engine(&self) -> &Engine {

@@ -1,0 +1,84 @@
+//! Shared by the integration tests: the component compiled once per test binary, the
+//! replay server, and the live llama.cpp server (started once per run by scripts/local-server).
+#![allow(dead_code)]
+
+use llm_core_host::types::*;
+use llm_core_host::{HostOptions, LlmCore};
+use replay_server::ReplayServer;
+use std::sync::OnceLock;
+
+/// The embedded component, compiled once for the whole test binary.
+pub fn compiled() -> &'static LlmCore {
+    static CORE: OnceLock<LlmCore> = OnceLock::new();
+    CORE.get_or_init(|| LlmCore::new(HostOptions::default()).expect("the embedded component compiles"))
+}
+
+/// A host with default options and its own connection pool (bound to this test's runtime).
+pub fn core() -> LlmCore {
+    core_with(HostOptions::default())
+}
+
+pub fn core_with(options: HostOptions) -> LlmCore {
+    compiled().with_options(options).expect("host options apply")
+}
+
+/// A client of one backend of `kind` at `base_url`, with short timeouts for tests.
+pub async fn client(kind: BackendKind, base_url: &str) -> llm_core_host::Client {
+    core().client(config(kind, base_url)).await.expect("valid config")
+}
+
+pub fn config(kind: BackendKind, base_url: &str) -> ClientConfig {
+    let mut c = ClientConfig::single(kind, base_url);
+    c.timeouts.total_ms = Some(20_000);
+    c.retry.initial_backoff_ms = Some(10);
+    c.retry.max_backoff_ms = Some(50);
+    c
+}
+
+/// A replay server and a vLLM client of it.
+pub async fn vllm() -> (ReplayServer, llm_core_host::Client) {
+    let server = ReplayServer::start().await;
+    let c = client(BackendKind::Vllm, &server.base_url()).await;
+    (server, c)
+}
+
+/// A request with a model, so no discovery request precedes the chat.
+pub fn ask(text: &str) -> ChatRequest {
+    let mut r = ChatRequest::user(text);
+    r.model = Some("m".into());
+    r
+}
+
+/// A fixture file's text (tests/fixtures).
+pub fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+pub const CHAT: &str = "/v1/chat/completions";
+
+/// The base URL of the live llama.cpp server, started (or reused) once per run through
+/// scripts/local-server (the first run builds it: minutes).
+pub fn live_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("LLM_CORE_LIVE_URL") {
+            return url;
+        }
+        start_local_server(&[])
+    })
+    .clone()
+}
+
+/// Starts (or reuses) a named local server instance with extra llama-server arguments.
+pub fn start_local_server(args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-server");
+    let out = std::process::Command::new(&script)
+        .arg("start")
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("scripts/local-server runs");
+    assert!(out.status.success(), "scripts/local-server start {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).lines().last().expect("the script prints the base URL").trim().to_string()
+}
