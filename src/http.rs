@@ -129,7 +129,11 @@ pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Resu
     if setup.is_err() {
         return Err(Error::invalid_request(format!("cannot build a request for {}{}", req.base.origin(), req.path)));
     }
-    let outgoing_body = request.body().map_err(|_| Error::new(ErrorCode::Internal, "request body taken twice"))?;
+    // A bodiless request never takes its body, so the host sends it with an empty one.
+    let outgoing_body = match req.body {
+        Some(_) => Some(request.body().map_err(|_| Error::new(ErrorCode::Internal, "request body taken twice"))?),
+        None => None,
+    };
 
     let options = RequestOptions::new();
     let ns = |ms: u64| ms.saturating_mul(1_000_000);
@@ -140,11 +144,17 @@ pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Resu
 
     let future = outgoing_handler::handle(request, Some(options)).map_err(|e| transport_error(e, req.base, Phase::Head))?;
     // The request is on its way; stream the body into it. If that fails, the response
-    // future says why (e.g. connection refused) better than the body stream can.
-    if let Err(write_error) = write_body(outgoing_body, req.body.unwrap_or_default(), deadline, req.base) {
-        return Err(wait_response(&future, deadline, req.base).err().unwrap_or(write_error));
+    // future says why: a refused connection, or an early answer (e.g. 413) to use as is.
+    let written = match (outgoing_body, req.body) {
+        (Some(out), Some(bytes)) => write_body(out, bytes, deadline, req.base),
+        _ => Ok(()),
+    };
+    match (wait_response(&future, deadline, req.base), written) {
+        (Ok(response), _) => open_response(response),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => Err(write_error),
+        (Err(e), Err(_)) => Err(e),
     }
-    open_response(wait_response(&future, deadline, req.base)?)
 }
 
 fn wait_response(future: &FutureIncomingResponse, deadline: &Deadline, base: &BaseUrl) -> Result<IncomingResponse, Error> {

@@ -215,7 +215,7 @@ async fn models_health_and_discovery() {
     server.on("/health", Reply::text(200, ""));
     server.on("/metrics", Reply::text(200, "vllm:num_requests_running{model_name=\"m\"} 2.0\nvllm:num_requests_waiting{model_name=\"m\"} 1.0\n"));
     let health = client.health().await.unwrap();
-    assert!(health[0].healthy);
+    assert!(health[0].healthy, "{:?}", health[0].error);
     assert_eq!(health[0].load, Some(3));
     assert_eq!(health[0].models, vec!["Qwen/Qwen3-8B".to_string()]);
     server.on("/health", Reply::status_json(503, r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#));
