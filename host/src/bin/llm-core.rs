@@ -82,6 +82,36 @@ struct ChatArgs {
     /// Conversation as a JSON array of OpenAI-shaped messages (the prompt, if any, is appended).
     #[arg(long, value_name = "FILE")]
     messages: Option<PathBuf>,
+    /// Tools the model may call: a JSON array, OpenAI-shaped or `[{"name","description","parameters"}]`.
+    #[arg(long, value_name = "FILE")]
+    tools: Option<PathBuf>,
+    /// auto | required | none | the name of one tool.
+    #[arg(long, value_name = "CHOICE")]
+    tool_choice: Option<String>,
+    /// Keep tool calls the model wrote as text in the content (no recovery).
+    #[arg(long)]
+    no_recover_tool_calls: bool,
+    /// Answer must be a JSON object.
+    #[arg(long, group = "format")]
+    json_object: bool,
+    /// Answer must follow this JSON Schema (a JSON file).
+    #[arg(long, value_name = "FILE", group = "format")]
+    json_schema: Option<PathBuf>,
+    /// Answer must match this regular expression.
+    #[arg(long, value_name = "REGEX", group = "format")]
+    regex: Option<String>,
+    /// Answer must be one of these comma-separated strings.
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',', group = "format")]
+    choice: Option<Vec<String>>,
+    /// Answer must follow this grammar (EBNF for vLLM/SGLang, GBNF for llama.cpp).
+    #[arg(long, value_name = "FILE", group = "format")]
+    grammar: Option<PathBuf>,
+    /// Leave `<think>...</think>` in the content.
+    #[arg(long)]
+    no_split_reasoning: bool,
+    /// JSON object merged into the request body (server-specific fields).
+    #[arg(long, value_name = "JSON")]
+    extra_body: Option<String>,
     /// Stream tokens as they arrive (default when stdout is a terminal).
     #[arg(long, overrides_with = "no_stream")]
     stream: bool,
@@ -228,6 +258,39 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
     request.sampling.temperature = args.temperature;
     request.sampling.max_tokens = args.max_tokens;
     request.sampling.seed = args.seed;
+    if let Some(path) = &args.tools {
+        request.tools = json::tools(&read_json(path)?).map_err(usage)?;
+    }
+    request.tool_choice = args.tool_choice.as_deref().map(|c| match c {
+        "auto" => ToolChoice::Auto,
+        "required" => ToolChoice::Required,
+        "none" => ToolChoice::None,
+        name => ToolChoice::Named(name.to_string()),
+    });
+    request.recover_tool_calls = args.no_recover_tool_calls.then_some(false);
+    request.split_reasoning = args.no_split_reasoning.then_some(false);
+    request.extra_body = args.extra_body.clone();
+    request.response_format = if args.json_object {
+        Some(ResponseFormat::JsonObject)
+    } else if let Some(path) = &args.json_schema {
+        let schema = read_json(path)?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_"));
+        Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
+            name: name.filter(|n| !n.is_empty()).unwrap_or_else(|| "answer".into()),
+            description: None,
+            schema: schema.to_string(),
+            strict: Some(true),
+        }))
+    } else if let Some(re) = &args.regex {
+        Some(ResponseFormat::Regex(re.clone()))
+    } else if let Some(choices) = &args.choice {
+        Some(ResponseFormat::Choice(choices.clone()))
+    } else if let Some(path) = &args.grammar {
+        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        Some(ResponseFormat::Grammar(text))
+    } else {
+        None
+    };
     Ok(request)
 }
 
