@@ -17,14 +17,22 @@ fn main() {
 
     if let Some(prebuilt) = env::var_os("AIOS_LLM_CORE_WASM") {
         println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
-        std::fs::copy(&prebuilt, &embedded)
-            .unwrap_or_else(|e| panic!("cannot copy AIOS_LLM_CORE_WASM={}: {e}", Path::new(&prebuilt).display()));
+        std::fs::copy(&prebuilt, &embedded).unwrap_or_else(|e| {
+            panic!(
+                "cannot copy AIOS_LLM_CORE_WASM={}: {e}",
+                Path::new(&prebuilt).display()
+            )
+        });
         println!("cargo:rustc-env=LLM_CORE_WASM={}", embedded.display());
         return;
     }
 
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_path_buf();
     for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -33,7 +41,16 @@ fn main() {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--package", "aios-llm-core", "--profile", "guest", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--package",
+            "aios-llm-core",
+            "--profile",
+            "guest",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir)
         // Flags meant for the host build (e.g. -C target-cpu=native) do not apply to wasm.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -41,7 +58,9 @@ fn main() {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_PRIMARY_PACKAGE");
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo for the component build: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo for the component build: {e}"));
     if !status.success() {
         panic!(
             "building the component failed (see above). If the error is `can't find crate for core`, \
@@ -49,8 +68,12 @@ fn main() {
              scripts/demo do this), or set AIOS_LLM_CORE_WASM to a prebuilt component."
         );
     }
-    let built = target_dir.join("wasm32-wasip2").join("guest").join("aios_llm_core.wasm");
-    std::fs::copy(&built, &embedded).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+    let built = target_dir
+        .join("wasm32-wasip2")
+        .join("guest")
+        .join("aios_llm_core.wasm");
+    std::fs::copy(&built, &embedded)
+        .unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
     println!("cargo:rustc-env=LLM_CORE_WASM={}", embedded.display());
 }
 

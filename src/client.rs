@@ -13,7 +13,8 @@ use crate::sse::SseParser;
 use crate::stream::Assembler;
 use crate::tool_calls::IdSource;
 use crate::types::{
-    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ResponseFormat, StreamEvent, ToolCall,
+    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo,
+    ResponseFormat, StreamEvent, ToolCall,
 };
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -55,7 +56,11 @@ struct Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
-        Failure { error, retry_after_ms: None, should_retry: None }
+        Failure {
+            error,
+            retry_after_ms: None,
+            should_retry: None,
+        }
     }
 }
 
@@ -78,7 +83,11 @@ impl Client {
 
     fn timeouts(&self) -> PhaseTimeouts {
         let t = &self.settings.timeouts;
-        PhaseTimeouts { connect_ms: t.connect_ms, first_byte_ms: t.first_byte_ms, between_bytes_ms: t.between_bytes_ms }
+        PhaseTimeouts {
+            connect_ms: t.connect_ms,
+            first_byte_ms: t.first_byte_ms,
+            between_bytes_ms: t.between_bytes_ms,
+        }
     }
 
     fn probe_timeouts(&self) -> PhaseTimeouts {
@@ -91,7 +100,10 @@ impl Client {
     }
 
     fn deadline(&self, req: &ChatRequest) -> Deadline {
-        Deadline::after_ms(req.timeout_ms.map_or(self.settings.timeouts.total_ms, u64::from))
+        Deadline::after_ms(
+            req.timeout_ms
+                .map_or(self.settings.timeouts.total_ms, u64::from),
+        )
     }
 
     // ---------------------------------------------------------------------------------
@@ -106,37 +118,71 @@ impl Client {
         self.with_retries(&eligible, &deadline, |b, attempts| {
             let backend = &self.settings.backends[b];
             let body = request::chat_body(&req, &model, backend, false)?;
-            let response = self.exchange(backend, Some(&body), "/chat/completions", "application/json", self.timeouts(), &deadline)?;
-            let bytes = response.body.read_all(self.settings.max_response_bytes, &deadline, &backend.base)?;
+            let response = self.exchange(
+                backend,
+                Some(&body),
+                "/chat/completions",
+                "application/json",
+                self.timeouts(),
+                &deadline,
+            )?;
+            let bytes = response.body.read_all(
+                self.settings.max_response_bytes,
+                &deadline,
+                &backend.base,
+            )?;
             let raw = response::parse(&bytes)?;
-            let served = Served { backend: &backend.name, requested_model: &model, attempts };
+            let served = Served {
+                backend: &backend.name,
+                requested_model: &model,
+                attempts,
+            };
             let mut state = self.state.borrow_mut();
-            Ok(response::decode(raw, &opts, &mut RandomIds(&mut state.rng), &served)?)
+            Ok(response::decode(
+                raw,
+                &opts,
+                &mut RandomIds(&mut state.rng),
+                &served,
+            )?)
         })
     }
 
     pub fn chat_with_json_output(&self, mut req: ChatRequest) -> Result<String, Error> {
-        if !matches!(req.response_format, Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema(_))) {
+        if !matches!(
+            req.response_format,
+            Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema(_))
+        ) {
             req.response_format = Some(ResponseFormat::JsonObject);
         }
         let response = self.chat(req)?;
         match &response.content {
             Some(json) if response.tool_calls.is_empty() => Ok(json.clone()),
-            _ => Err(output_error("a JSON answer was asked for, but the model called a tool instead", response)),
+            _ => Err(output_error(
+                "a JSON answer was asked for, but the model called a tool instead",
+                response,
+            )),
         }
     }
 
     pub fn chat_with_tool_call_output(&self, req: ChatRequest) -> Result<Vec<ToolCall>, Error> {
         if req.tools.is_empty() {
-            return Err(Error::invalid_request("chat-with-tool-call-output needs at least one tool in the request"));
+            return Err(Error::invalid_request(
+                "chat-with-tool-call-output needs at least one tool in the request",
+            ));
         }
         let response = self.chat(req)?;
         if let Some(bad) = response.invalid_tool_calls.first() {
-            let message = format!("the model called `{}` with unusable arguments: {}", bad.name, bad.error);
+            let message = format!(
+                "the model called `{}` with unusable arguments: {}",
+                bad.name, bad.error
+            );
             return Err(output_error(&message, response));
         }
         if response.tool_calls.is_empty() {
-            return Err(output_error("a tool call was expected, but the model answered with text", response));
+            return Err(output_error(
+                "a tool call was expected, but the model answered with text",
+                response,
+            ));
         }
         Ok(response.tool_calls)
     }
@@ -151,14 +197,25 @@ impl Client {
         self.with_retries(&eligible, &deadline, |b, attempts| {
             let backend = &self.settings.backends[b];
             let body = request::chat_body(&req, &model, backend, true)?;
-            let response = self.exchange(backend, Some(&body), "/chat/completions", "text/event-stream", self.timeouts(), &deadline)?;
+            let response = self.exchange(
+                backend,
+                Some(&body),
+                "/chat/completions",
+                "text/event-stream",
+                self.timeouts(),
+                &deadline,
+            )?;
             let seed = self.state.borrow_mut().rng.next_u64();
             let mut stream = StreamState {
                 backend: backend.name.clone(),
                 base: backend.base.clone(),
                 model: model.clone(),
                 attempts,
-                is_json: response.headers.content_type.as_deref().is_some_and(|t| t.starts_with("application/json")),
+                is_json: response
+                    .headers
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("application/json")),
                 body: response.body,
                 parser: SseParser::new(),
                 assembler: Assembler::new(opts.clone()),
@@ -212,9 +269,15 @@ impl Client {
                 let probe = self.probe(backend, "/health", &deadline);
                 let latency_ms = u32::try_from(http::now_ms() - started).ok();
                 let healthy = probe.is_ok();
-                let load = if healthy { self.read_load(b, &deadline, true) } else { None };
+                let load = if healthy {
+                    self.read_load(b, &deadline, true)
+                } else {
+                    None
+                };
                 let models = if healthy {
-                    self.models_of(b, &deadline, false).map(|m| m.into_iter().map(|m| m.id).collect()).unwrap_or_default()
+                    self.models_of(b, &deadline, false)
+                        .map(|m| m.into_iter().map(|m| m.id).collect())
+                        .unwrap_or_default()
                 } else {
                     backend.models.clone()
                 };
@@ -225,7 +288,12 @@ impl Client {
                     latency_ms: latency_ms.filter(|_| healthy),
                     load: load.map(|l| l.round() as u32),
                     models,
-                    cooldown_ms: self.state.borrow().router.cooling(b, now).map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
+                    cooldown_ms: self
+                        .state
+                        .borrow()
+                        .router
+                        .cooling(b, now)
+                        .map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
                     error: probe.err(),
                 }
             })
@@ -237,9 +305,16 @@ impl Client {
     // ---------------------------------------------------------------------------------
 
     /// The model to use and the backends that serve it (configuration order).
-    fn route_model(&self, requested: Option<&str>, deadline: &Deadline) -> Result<(String, Vec<usize>), Error> {
+    fn route_model(
+        &self,
+        requested: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<(String, Vec<usize>), Error> {
         let backends = &self.settings.backends;
-        let model = match requested.filter(|m| !m.is_empty()).or(self.settings.default_model.as_deref()) {
+        let model = match requested
+            .filter(|m| !m.is_empty())
+            .or(self.settings.default_model.as_deref())
+        {
             Some(m) => m.to_string(),
             None => match backends[0].models.first() {
                 Some(m) => m.clone(),
@@ -248,7 +323,12 @@ impl Client {
                     .into_iter()
                     .next()
                     .map(|m| m.id)
-                    .ok_or_else(|| Error::invalid_config(format!("backend `{}` serves no models; set default-model", backends[0].name)))?,
+                    .ok_or_else(|| {
+                        Error::invalid_config(format!(
+                            "backend `{}` serves no models; set default-model",
+                            backends[0].name
+                        ))
+                    })?,
             },
         };
         // One backend that declares no models: the server itself judges the model name.
@@ -279,7 +359,11 @@ impl Client {
         if eligible.is_empty() {
             known.sort();
             known.dedup();
-            let list = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            let list = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
             return Err(Error::new(
                 ErrorCode::UnknownModel(known),
                 format!("no backend serves model `{model}`; available: {list}"),
@@ -325,7 +409,10 @@ impl Client {
             if retry::is_backend_failure(&error) {
                 let now = http::now_ms();
                 let c = self.settings.cooldown;
-                self.state.borrow_mut().router.failed(b, now, &c, failure.retry_after_ms);
+                self.state
+                    .borrow_mut()
+                    .router
+                    .failed(b, now, &c, failure.retry_after_ms);
             }
             if !retry::is_retryable(&error, failure.should_retry) || attempts >= max_attempts {
                 return Err(error);
@@ -337,16 +424,25 @@ impl Client {
             let now = http::now_ms();
             let switch = {
                 let state = self.state.borrow();
-                eligible.iter().any(|&o| !tried.contains(&o) && state.router.cooling(o, now).is_none())
+                eligible
+                    .iter()
+                    .any(|&o| !tried.contains(&o) && state.router.cooling(o, now).is_none())
             };
             let wait = if switch {
                 0
             } else {
                 let jitter = self.state.borrow_mut().rng.unit();
-                match retry::wait_ms(attempts - 1, &self.settings.retry, failure.retry_after_ms, jitter) {
+                match retry::wait_ms(
+                    attempts - 1,
+                    &self.settings.retry,
+                    failure.retry_after_ms,
+                    jitter,
+                ) {
                     Some(w) => w,
                     None => {
-                        error.message.push_str(" (the server asked to wait longer than retry.max-retry-after-ms)");
+                        error.message.push_str(
+                            " (the server asked to wait longer than retry.max-retry-after-ms)",
+                        );
                         return Err(error);
                     }
                 }
@@ -389,13 +485,18 @@ impl Client {
                     .backends
                     .iter()
                     .enumerate()
-                    .map(|(b, backend)| Facts { weight: backend.weight, load: state.readings[b].and_then(|(load, _)| load) })
+                    .map(|(b, backend)| Facts {
+                        weight: backend.weight,
+                        load: state.readings[b].and_then(|(load, _)| load),
+                    })
                     .collect()
             };
             let chosen = {
                 let mut state = self.state.borrow_mut();
                 let State { router, rng, .. } = &mut *state;
-                router.pick(eligible, &excluded, now, &facts, rng).unwrap_or(eligible[0])
+                router
+                    .pick(eligible, &excluded, now, &facts, rng)
+                    .unwrap_or(eligible[0])
             };
             let recovering = self.state.borrow().router.recovering(chosen, now);
             if !(self.settings.cooldown.probe_health && recovering) || excluded.contains(&chosen) {
@@ -420,7 +521,10 @@ impl Client {
             }
         }
         let backend = &self.settings.backends[b];
-        let load = self.probe(backend, "/metrics", deadline).ok().and_then(|text| metrics::load(&text));
+        let load = self
+            .probe(backend, "/metrics", deadline)
+            .ok()
+            .and_then(|text| metrics::load(&text));
         let mut state = self.state.borrow_mut();
         state.readings[b] = Some((load, now));
         state.router.reading_refreshed(b);
@@ -429,13 +533,23 @@ impl Client {
 
     /// Models of a backend: configured, or discovered (cached for `discovery-ttl-ms` unless
     /// `fresh`).
-    fn models_of(&self, b: usize, deadline: &Deadline, fresh: bool) -> Result<Vec<ModelInfo>, Error> {
+    fn models_of(
+        &self,
+        b: usize,
+        deadline: &Deadline,
+        fresh: bool,
+    ) -> Result<Vec<ModelInfo>, Error> {
         let backend = &self.settings.backends[b];
         if !backend.models.is_empty() {
             return Ok(backend
                 .models
                 .iter()
-                .map(|id| ModelInfo { id: id.clone(), backend: backend.name.clone(), owned_by: None, max_model_len: None })
+                .map(|id| ModelInfo {
+                    id: id.clone(),
+                    backend: backend.name.clone(),
+                    owned_by: None,
+                    max_model_len: None,
+                })
                 .collect());
         }
         let now = http::now_ms();
@@ -445,8 +559,18 @@ impl Client {
             }
         }
         let result = self
-            .exchange(backend, None, "/models", "application/json", self.probe_timeouts(), deadline)
-            .and_then(|r| Ok(r.body.read_all(self.settings.max_response_bytes, deadline, &backend.base)?))
+            .exchange(
+                backend,
+                None,
+                "/models",
+                "application/json",
+                self.probe_timeouts(),
+                deadline,
+            )
+            .and_then(|r| {
+                Ok(r.body
+                    .read_all(self.settings.max_response_bytes, deadline, &backend.base)?)
+            })
             .map_err(|f| f.error)
             .and_then(|bytes| parse_models(&bytes, &backend.name));
         match &result {
@@ -457,11 +581,19 @@ impl Client {
             }
             Err(_) => {}
         }
-        result.map_err(|e| Error { backend: Some(backend.name.clone()), ..e })
+        result.map_err(|e| Error {
+            backend: Some(backend.name.clone()),
+            ..e
+        })
     }
 
     /// GET of a server endpoint outside `/v1` (`/health`, `/metrics`); the body as text.
-    fn probe(&self, backend: &Backend, endpoint: &str, deadline: &Deadline) -> Result<String, Error> {
+    fn probe(
+        &self,
+        backend: &Backend,
+        endpoint: &str,
+        deadline: &Deadline,
+    ) -> Result<String, Error> {
         let deadline = Deadline::after_ms(deadline.remaining_ms().min(PROBE_MS));
         let req = http::Request {
             post: false,
@@ -472,9 +604,15 @@ impl Client {
             body: None,
         };
         let response = http::send(&req, self.probe_timeouts(), &deadline)?;
-        let bytes = response.body.read_all(ERROR_BODY_MAX, &deadline, &backend.base).unwrap_or_default();
+        let bytes = response
+            .body
+            .read_all(ERROR_BODY_MAX, &deadline, &backend.base)
+            .unwrap_or_default();
         if !(200..300).contains(&response.status) {
-            return Err(Error { backend: Some(backend.name.clone()), ..errors::from_status(response.status, &bytes, None, &req.path) });
+            return Err(Error {
+                backend: Some(backend.name.clone()),
+                ..errors::from_status(response.status, &bytes, None, &req.path)
+            });
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
@@ -505,12 +643,20 @@ impl Client {
         }
         let h = &response.headers;
         let now_s = wasip2::clocks::wall_clock::now().seconds;
-        let retry_after_ms = retry::retry_after_ms(h.retry_after_ms.as_deref(), h.retry_after.as_deref(), now_s);
+        let retry_after_ms =
+            retry::retry_after_ms(h.retry_after_ms.as_deref(), h.retry_after.as_deref(), now_s);
         let should_retry = retry::should_retry(h.should_retry.as_deref());
         let status = response.status;
-        let bytes = response.body.read_all(ERROR_BODY_MAX, deadline, &backend.base).unwrap_or_default();
+        let bytes = response
+            .body
+            .read_all(ERROR_BODY_MAX, deadline, &backend.base)
+            .unwrap_or_default();
         let error = errors::from_status(status, &bytes, retry_after_ms, &req.path);
-        Err(Failure { error, retry_after_ms, should_retry })
+        Err(Failure {
+            error,
+            retry_after_ms,
+            should_retry,
+        })
     }
 }
 
@@ -545,7 +691,9 @@ struct ModelMeta {
 fn parse_models(body: &[u8], backend: &str) -> Result<Vec<ModelInfo>, Error> {
     let list: ModelList = serde_json::from_slice(body).map_err(|e| Error {
         body: Some(errors::kept_body(body)),
-        ..Error::malformed(format!("the model list from `{backend}` is not an OpenAI model list ({e})"))
+        ..Error::malformed(format!(
+            "the model list from `{backend}` is not an OpenAI model list ({e})"
+        ))
     })?;
     Ok(list
         .data
@@ -554,7 +702,10 @@ fn parse_models(body: &[u8], backend: &str) -> Result<Vec<ModelInfo>, Error> {
             id: m.id,
             backend: backend.to_string(),
             owned_by: m.owned_by,
-            max_model_len: m.max_model_len.or(m.meta.and_then(|meta| meta.n_ctx)).and_then(|n| u32::try_from(n).ok()),
+            max_model_len: m
+                .max_model_len
+                .or(m.meta.and_then(|meta| meta.n_ctx))
+                .and_then(|n| u32::try_from(n).ok()),
         })
         .collect())
 }
@@ -637,7 +788,8 @@ impl StreamState {
                     if self.body.read > self.max_bytes {
                         return self.fail(http::too_large(self.max_bytes));
                     }
-                    let (parser, assembler, queue) = (&mut self.parser, &mut self.assembler, &mut self.queue);
+                    let (parser, assembler, queue) =
+                        (&mut self.parser, &mut self.assembler, &mut self.queue);
                     parser.push(&bytes, &mut |data| assembler.on_data(data, queue));
                     if self.assembler.ended() {
                         return self.end();
@@ -647,7 +799,8 @@ impl StreamState {
                     if self.is_json {
                         return self.end_json();
                     }
-                    let (parser, assembler, queue) = (&mut self.parser, &mut self.assembler, &mut self.queue);
+                    let (parser, assembler, queue) =
+                        (&mut self.parser, &mut self.assembler, &mut self.queue);
                     parser.finish(&mut |data| assembler.on_data(data, queue));
                     return self.end();
                 }
@@ -656,8 +809,14 @@ impl StreamState {
     }
 
     fn end(&mut self) {
-        let served = Served { backend: &self.backend, requested_model: &self.model, attempts: self.attempts };
-        let result = self.assembler.finish(&served, &mut RandomIds(&mut self.rng), &mut self.queue);
+        let served = Served {
+            backend: &self.backend,
+            requested_model: &self.model,
+            attempts: self.attempts,
+        };
+        let result = self
+            .assembler
+            .finish(&served, &mut RandomIds(&mut self.rng), &mut self.queue);
         self.outcome = Some(match result {
             Ok(response) => {
                 self.queue.push(StreamEvent::Done(response));
@@ -671,9 +830,19 @@ impl StreamState {
     fn end_json(&mut self) {
         let bytes = std::mem::take(&mut self.json_bytes);
         let result = {
-            let served = Served { backend: &self.backend, requested_model: &self.model, attempts: self.attempts };
-            response::parse(&bytes)
-                .and_then(|raw| response::decode(raw, self.assembler.options(), &mut RandomIds(&mut self.rng), &served))
+            let served = Served {
+                backend: &self.backend,
+                requested_model: &self.model,
+                attempts: self.attempts,
+            };
+            response::parse(&bytes).and_then(|raw| {
+                response::decode(
+                    raw,
+                    self.assembler.options(),
+                    &mut RandomIds(&mut self.rng),
+                    &served,
+                )
+            })
         };
         self.outcome = Some(match result {
             Ok(response) => {
@@ -684,12 +853,13 @@ impl StreamState {
                     self.queue.push(StreamEvent::Content(c.clone()));
                 }
                 for (i, c) in response.tool_calls.iter().enumerate() {
-                    self.queue.push(StreamEvent::ToolCall(crate::types::ToolCallDelta {
-                        index: u32::try_from(i).unwrap_or(u32::MAX),
-                        id: Some(c.id.clone()),
-                        name: Some(c.name.clone()),
-                        arguments: c.arguments.clone(),
-                    }));
+                    self.queue
+                        .push(StreamEvent::ToolCall(crate::types::ToolCallDelta {
+                            index: u32::try_from(i).unwrap_or(u32::MAX),
+                            id: Some(c.id.clone()),
+                            name: Some(c.name.clone()),
+                            arguments: c.arguments.clone(),
+                        }));
                 }
                 self.queue.push(StreamEvent::Done(response));
                 Ok(())
@@ -699,8 +869,14 @@ impl StreamState {
     }
 
     fn fail(&mut self, error: Error) {
-        let served = Served { backend: &self.backend, requested_model: &self.model, attempts: self.attempts };
-        let error = self.assembler.failure(error, &served, &mut RandomIds(&mut self.rng));
+        let served = Served {
+            backend: &self.backend,
+            requested_model: &self.model,
+            attempts: self.attempts,
+        };
+        let error = self
+            .assembler
+            .failure(error, &served, &mut RandomIds(&mut self.rng));
         self.outcome = Some(Err(error));
     }
 }

@@ -4,7 +4,9 @@ use crate::bindings::exports::aios::llm::llm_core::{
     ChatStream as ChatStreamHandle, Client as ClientHandle, Guest, GuestChatStream, GuestClient,
 };
 use crate::client::{Client, StreamState};
-use crate::types::{BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ModelInfo, StreamEvent, ToolCall};
+use crate::types::{
+    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ModelInfo, StreamEvent, ToolCall,
+};
 use std::cell::RefCell;
 use wasip2::io::poll::Pollable;
 

@@ -24,7 +24,10 @@ pub struct Backend {
 impl Backend {
     /// The `Authorization` header value.
     pub fn authorization(&self) -> String {
-        format!("Bearer {}", self.api_key.as_deref().unwrap_or(PLACEHOLDER_API_KEY))
+        format!(
+            "Bearer {}",
+            self.api_key.as_deref().unwrap_or(PLACEHOLDER_API_KEY)
+        )
     }
 }
 
@@ -77,7 +80,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 /// Validates a configuration; every problem is an `invalid-config` error naming the field.
 pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
     if config.backends.is_empty() {
-        return Err(Error::invalid_config("no backends configured: give at least one base URL"));
+        return Err(Error::invalid_config(
+            "no backends configured: give at least one base URL",
+        ));
     }
     let mut backends = Vec::with_capacity(config.backends.len());
     for (i, b) in config.backends.into_iter().enumerate() {
@@ -85,7 +90,9 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
             .map_err(|why| Error::invalid_config(format!("backends[{i}]: {why}")))?;
         let name = match b.name {
             Some(n) if n.trim().is_empty() => {
-                return Err(Error::invalid_config(format!("backends[{i}]: name is empty")));
+                return Err(Error::invalid_config(format!(
+                    "backends[{i}]: name is empty"
+                )));
             }
             Some(n) => n,
             None => base.authority.clone(),
@@ -104,7 +111,9 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
             }
         }
         if b.models.iter().any(|m| m.trim().is_empty()) {
-            return Err(Error::invalid_config(format!("backends[{i}] ({name}): a model name is empty")));
+            return Err(Error::invalid_config(format!(
+                "backends[{i}] ({name}): a model name is empty"
+            )));
         }
         let weight = b.weight.unwrap_or(1);
         if weight == 0 {
@@ -130,8 +139,16 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
 
     let t = &config.timeouts;
     let timeouts = Timeouts {
-        connect_ms: positive("timeouts.connect-ms", t.connect_ms, DEFAULT_TIMEOUTS.connect_ms)?,
-        first_byte_ms: positive("timeouts.first-byte-ms", t.first_byte_ms, DEFAULT_TIMEOUTS.first_byte_ms)?,
+        connect_ms: positive(
+            "timeouts.connect-ms",
+            t.connect_ms,
+            DEFAULT_TIMEOUTS.connect_ms,
+        )?,
+        first_byte_ms: positive(
+            "timeouts.first-byte-ms",
+            t.first_byte_ms,
+            DEFAULT_TIMEOUTS.first_byte_ms,
+        )?,
         between_bytes_ms: positive(
             "timeouts.between-bytes-ms",
             t.between_bytes_ms,
@@ -163,12 +180,18 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
         probe_health: c.probe_health.unwrap_or(false),
     };
     if cooldown.base_ms > cooldown.max_ms {
-        return Err(Error::invalid_config("cooldown.base-ms is larger than cooldown.max-ms"));
+        return Err(Error::invalid_config(
+            "cooldown.base-ms is larger than cooldown.max-ms",
+        ));
     }
 
-    let max_response_bytes = config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+    let max_response_bytes = config
+        .max_response_bytes
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
     if max_response_bytes < 1024 {
-        return Err(Error::invalid_config("max-response-bytes must be at least 1024"));
+        return Err(Error::invalid_config(
+            "max-response-bytes must be at least 1024",
+        ));
     }
 
     Ok(Settings {
@@ -213,10 +236,24 @@ pub(crate) mod tests {
         ClientConfig {
             backends,
             default_model: None,
-            timeouts: crate::types::Timeouts { connect_ms: None, first_byte_ms: None, between_bytes_ms: None, total_ms: None },
-            retry: RetryPolicy { max_attempts: None, initial_backoff_ms: None, max_backoff_ms: None, max_retry_after_ms: None },
+            timeouts: crate::types::Timeouts {
+                connect_ms: None,
+                first_byte_ms: None,
+                between_bytes_ms: None,
+                total_ms: None,
+            },
+            retry: RetryPolicy {
+                max_attempts: None,
+                initial_backoff_ms: None,
+                max_backoff_ms: None,
+                max_retry_after_ms: None,
+            },
             routing: None,
-            cooldown: CooldownPolicy { base_ms: None, max_ms: None, probe_health: None },
+            cooldown: CooldownPolicy {
+                base_ms: None,
+                max_ms: None,
+                probe_health: None,
+            },
             discovery_ttl_ms: None,
             metrics_ttl_ms: None,
             max_response_bytes: None,
@@ -254,7 +291,10 @@ pub(crate) mod tests {
                 },
                 "retry.max-attempts",
             ),
-            (config(vec![backend("http://a/v1"), backend("http://a/v1")]), "used twice"),
+            (
+                config(vec![backend("http://a/v1"), backend("http://a/v1")]),
+                "used twice",
+            ),
             (
                 {
                     let mut b = backend("http://a/v1");

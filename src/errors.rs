@@ -100,7 +100,10 @@ pub fn server_message(body: &[u8]) -> ServerMessage {
         return ServerMessage::default();
     }
     let Ok(parsed) = serde_json::from_str::<Body>(text) else {
-        return ServerMessage { message: Some(first_line(text)), kind: None };
+        return ServerMessage {
+            message: Some(first_line(text)),
+            kind: None,
+        };
     };
     let as_text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -112,9 +115,16 @@ pub fn server_message(body: &[u8]) -> ServerMessage {
             message: inner.get("message").and_then(as_text),
             kind: inner.get("type").and_then(as_text),
         },
-        Some(serde_json::Value::String(s)) => ServerMessage { message: Some(s), kind: None },
+        Some(serde_json::Value::String(s)) => ServerMessage {
+            message: Some(s),
+            kind: None,
+        },
         _ => ServerMessage {
-            message: parsed.message.as_ref().and_then(as_text).or_else(|| parsed.detail.as_ref().and_then(as_text)),
+            message: parsed
+                .message
+                .as_ref()
+                .and_then(as_text)
+                .or_else(|| parsed.detail.as_ref().and_then(as_text)),
             kind: parsed.kind.as_ref().and_then(as_text),
         },
     }
@@ -149,12 +159,18 @@ pub fn from_status(status: u16, body: &[u8], retry_after_ms: Option<u64>, endpoi
     let server_says = truncate(said.message.as_deref().unwrap_or_default(), 500).to_string();
     let lower = server_says.to_ascii_lowercase();
     let kind = said.kind.clone().unwrap_or_default();
-    let quoted = if server_says.is_empty() { String::new() } else { format!(": {server_says}") };
+    let quoted = if server_says.is_empty() {
+        String::new()
+    } else {
+        format!(": {server_says}")
+    };
 
     let (code, message) = match status {
         400 | 413 | 422 if is_context_overflow(&lower, &kind) => (
             ErrorCode::ContextLengthExceeded,
-            format!("the prompt is too long for the model's context (HTTP {status}){quoted}; shorten the conversation or lower max-tokens"),
+            format!(
+                "the prompt is too long for the model's context (HTTP {status}){quoted}; shorten the conversation or lower max-tokens"
+            ),
         ),
         400 | 404 if lower.contains("does not exist") || lower.contains("model not found") => (
             ErrorCode::UnknownModel(Vec::new()),
@@ -162,7 +178,9 @@ pub fn from_status(status: u16, body: &[u8], retry_after_ms: Option<u64>, endpoi
         ),
         401 | 403 => (
             ErrorCode::Unauthorized,
-            format!("the server rejected the API key (HTTP {status}){quoted}; set the backend's api-key"),
+            format!(
+                "the server rejected the API key (HTTP {status}){quoted}; set the backend's api-key"
+            ),
         ),
         404 => (
             ErrorCode::HttpStatus,
@@ -176,7 +194,10 @@ pub fn from_status(status: u16, body: &[u8], retry_after_ms: Option<u64>, endpoi
             ErrorCode::Unavailable,
             format!("the server is unavailable (HTTP 503){quoted}"),
         ),
-        _ => (ErrorCode::HttpStatus, format!("the server answered HTTP {status}{quoted}")),
+        _ => (
+            ErrorCode::HttpStatus,
+            format!("the server answered HTTP {status}{quoted}"),
+        ),
     };
     Error {
         status: Some(status),
@@ -201,36 +222,78 @@ mod tests {
     #[test]
     fn reads_every_error_shape() {
         let nested = br#"{"error":{"message":"bad temperature","type":"BadRequestError","param":null,"code":400}}"#;
-        assert_eq!(server_message(nested).message.as_deref(), Some("bad temperature"));
+        assert_eq!(
+            server_message(nested).message.as_deref(),
+            Some("bad temperature")
+        );
         let flat = br#"{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}"#;
-        assert_eq!(server_message(flat).message.as_deref(), Some("The model `x` does not exist."));
+        assert_eq!(
+            server_message(flat).message.as_deref(),
+            Some("The model `x` does not exist.")
+        );
         assert_eq!(server_message(flat).kind.as_deref(), Some("NotFoundError"));
-        assert_eq!(server_message(br#"{"error":"Unauthorized"}"#).message.as_deref(), Some("Unauthorized"));
+        assert_eq!(
+            server_message(br#"{"error":"Unauthorized"}"#)
+                .message
+                .as_deref(),
+            Some("Unauthorized")
+        );
         let fastapi = br#"{"detail":[{"loc":["body","messages"],"msg":"field required"}]}"#;
-        assert!(server_message(fastapi).message.unwrap().contains("field required"));
-        assert_eq!(server_message(b"Internal Server Error\nmore").message.as_deref(), Some("Internal Server Error"));
+        assert!(
+            server_message(fastapi)
+                .message
+                .unwrap()
+                .contains("field required")
+        );
+        assert_eq!(
+            server_message(b"Internal Server Error\nmore")
+                .message
+                .as_deref(),
+            Some("Internal Server Error")
+        );
         assert_eq!(server_message(b"  "), ServerMessage::default());
-        assert_eq!(server_message(br#"{"error":null}"#), ServerMessage::default());
+        assert_eq!(
+            server_message(br#"{"error":null}"#),
+            ServerMessage::default()
+        );
     }
 
     #[test]
     fn maps_statuses_to_codes() {
         let vllm_ctx = br#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.","type":"BadRequestError","code":400}}"#;
-        assert_eq!(from_status(400, vllm_ctx, None, "/v1/chat/completions").code, ErrorCode::ContextLengthExceeded);
+        assert_eq!(
+            from_status(400, vllm_ctx, None, "/v1/chat/completions").code,
+            ErrorCode::ContextLengthExceeded
+        );
         let llama_ctx = br#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":9000,"n_ctx":4096}}"#;
-        assert_eq!(from_status(400, llama_ctx, None, "/v1/chat/completions").code, ErrorCode::ContextLengthExceeded);
+        assert_eq!(
+            from_status(400, llama_ctx, None, "/v1/chat/completions").code,
+            ErrorCode::ContextLengthExceeded
+        );
         let unknown = br#"{"object":"error","message":"The model `gpt-9` does not exist.","type":"NotFoundError","code":404}"#;
         let e = from_status(404, unknown, None, "/v1/chat/completions");
         assert_eq!(e.code, ErrorCode::UnknownModel(vec![]));
         assert!(e.message.contains("gpt-9"));
-        assert_eq!(from_status(401, br#"{"error":"Unauthorized"}"#, None, "/").code, ErrorCode::Unauthorized);
-        assert_eq!(from_status(429, b"", Some(1000), "/").code, ErrorCode::RateLimited(Some(1000)));
-        assert_eq!(from_status(503, b"{}", None, "/").code, ErrorCode::Unavailable);
+        assert_eq!(
+            from_status(401, br#"{"error":"Unauthorized"}"#, None, "/").code,
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            from_status(429, b"", Some(1000), "/").code,
+            ErrorCode::RateLimited(Some(1000))
+        );
+        assert_eq!(
+            from_status(503, b"{}", None, "/").code,
+            ErrorCode::Unavailable
+        );
         let e = from_status(404, b"Not Found", None, "/chat/completions");
         assert_eq!(e.code, ErrorCode::HttpStatus);
         assert!(e.message.contains("ends in /v1"), "{}", e.message);
         let e = from_status(500, b"boom", None, "/");
-        assert_eq!((e.code, e.status, e.body.as_deref()), (ErrorCode::HttpStatus, Some(500), Some("boom")));
+        assert_eq!(
+            (e.code, e.status, e.body.as_deref()),
+            (ErrorCode::HttpStatus, Some(500), Some("boom"))
+        );
     }
 
     #[test]
@@ -239,6 +302,10 @@ mod tests {
         let kept = kept_body(body.as_bytes());
         assert!(kept.len() <= MAX_ERROR_BODY && kept.chars().all(|c| c == 'é'));
         let e = from_status(500, body.as_bytes(), None, "/");
-        assert!(e.message.len() < 400, "message stays one line: {}", e.message.len());
+        assert!(
+            e.message.len() < 400,
+            "message stays one line: {}",
+            e.message.len()
+        );
     }
 }

@@ -28,10 +28,16 @@ pub fn regex_for_choice(choices: &[String]) -> Result<String, String> {
 
 /// Translates a regular expression to a GBNF grammar whose `root` matches the same strings.
 pub fn from_regex(regex: &str) -> Result<String, String> {
-    let mut parser = Parser { chars: regex.chars().collect(), pos: 0 };
+    let mut parser = Parser {
+        chars: regex.chars().collect(),
+        pos: 0,
+    };
     let node = parser.alternation()?;
     if parser.pos < parser.chars.len() {
-        return Err(format!("unbalanced `)` at position {} in the regex", parser.pos));
+        return Err(format!(
+            "unbalanced `)` at position {} in the regex",
+            parser.pos
+        ));
     }
     let mut out = String::from("root ::= ");
     emit(&node, &mut out);
@@ -80,10 +86,17 @@ fn push_escaped(c: char, out: &mut String, specials: &[char]) {
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
     Literal(char),
-    Class { negated: bool, items: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        items: Vec<(char, char)>,
+    },
     Concat(Vec<Node>),
     Alt(Vec<Node>),
-    Repeat { node: Box<Node>, min: u32, max: Option<u32> },
+    Repeat {
+        node: Box<Node>,
+        min: u32,
+        max: Option<u32>,
+    },
 }
 
 struct Parser {
@@ -93,7 +106,13 @@ struct Parser {
 
 const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('a', 'z'), ('A', 'Z'), ('0', '9'), ('_', '_')];
-const SPACE: &[(char, char)] = &[(' ', ' '), ('\t', '\t'), ('\n', '\n'), ('\r', '\r'), ('\x0b', '\x0c')];
+const SPACE: &[(char, char)] = &[
+    (' ', ' '),
+    ('\t', '\t'),
+    ('\n', '\n'),
+    ('\r', '\r'),
+    ('\x0b', '\x0c'),
+];
 
 impl Parser {
     fn peek(&self) -> Option<char> {
@@ -117,7 +136,11 @@ impl Parser {
         while self.eat('|') {
             alts.push(self.concat()?);
         }
-        Ok(if alts.len() == 1 { alts.remove(0) } else { Node::Alt(alts) })
+        Ok(if alts.len() == 1 {
+            alts.remove(0)
+        } else {
+            Node::Alt(alts)
+        })
     }
 
     fn concat(&mut self) -> Result<Node, String> {
@@ -130,16 +153,25 @@ impl Parser {
                 items.push(self.quantified(atom)?);
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Node::Concat(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Node::Concat(items)
+        })
     }
 
     /// One atom; `None` for anchors, which match no text.
     fn atom(&mut self) -> Result<Option<Node>, String> {
         let at = self.pos;
-        let Some(c) = self.next() else { return Err("unexpected end of regex".into()) };
+        let Some(c) = self.next() else {
+            return Err("unexpected end of regex".into());
+        };
         Ok(Some(match c {
             '^' | '$' => return Ok(None),
-            '.' => Node::Class { negated: true, items: vec![('\n', '\n')] },
+            '.' => Node::Class {
+                negated: true,
+                items: vec![('\n', '\n')],
+            },
             '[' => self.class()?,
             '(' => {
                 if self.eat('?') {
@@ -147,7 +179,9 @@ impl Parser {
                     } else if self.peek() == Some('P') || self.peek() == Some('<') {
                         self.eat('P');
                         if !self.eat('<') || matches!(self.peek(), Some('=') | Some('!')) {
-                            return Err(format!("look-behind at position {at} has no grammar equivalent"));
+                            return Err(format!(
+                                "look-behind at position {at} has no grammar equivalent"
+                            ));
                         }
                         while let Some(n) = self.next() {
                             if n == '>' {
@@ -155,7 +189,9 @@ impl Parser {
                             }
                         }
                     } else {
-                        return Err(format!("`(?` group at position {at} (look-around or flags) is not supported"));
+                        return Err(format!(
+                            "`(?` group at position {at} (look-around or flags) is not supported"
+                        ));
                     }
                 }
                 let inner = self.alternation()?;
@@ -166,7 +202,9 @@ impl Parser {
             }
             ')' => return Err(format!("unbalanced `)` at position {at}")),
             '{' if !self.peek().is_some_and(|d| d.is_ascii_digit()) => Node::Literal('{'),
-            '*' | '+' | '?' | '{' => return Err(format!("quantifier `{c}` at position {at} follows nothing")),
+            '*' | '+' | '?' | '{' => {
+                return Err(format!("quantifier `{c}` at position {at} follows nothing"));
+            }
             '\\' => self.escape(false)?,
             c => Node::Literal(c),
         }))
@@ -174,8 +212,13 @@ impl Parser {
 
     fn escape(&mut self, in_class: bool) -> Result<Node, String> {
         let at = self.pos;
-        let Some(c) = self.next() else { return Err("regex ends with `\\`".into()) };
-        let class = |negated, items: &[(char, char)]| Node::Class { negated, items: items.to_vec() };
+        let Some(c) = self.next() else {
+            return Err("regex ends with `\\`".into());
+        };
+        let class = |negated, items: &[(char, char)]| Node::Class {
+            negated,
+            items: items.to_vec(),
+        };
         Ok(match c {
             'd' => class(false, DIGIT),
             'D' => class(true, DIGIT),
@@ -188,10 +231,18 @@ impl Parser {
             'r' => Node::Literal('\r'),
             'b' if in_class => Node::Literal('\x08'),
             'b' | 'B' | 'A' | 'z' | 'Z' | 'G' => {
-                return Err(format!("`\\{c}` at position {at} has no grammar equivalent"));
+                return Err(format!(
+                    "`\\{c}` at position {at} has no grammar equivalent"
+                ));
             }
-            '1'..='9' => return Err(format!("back-reference `\\{c}` at position {at} has no grammar equivalent")),
-            c if c.is_ascii_alphanumeric() => return Err(format!("unknown escape `\\{c}` at position {at}")),
+            '1'..='9' => {
+                return Err(format!(
+                    "back-reference `\\{c}` at position {at} has no grammar equivalent"
+                ));
+            }
+            c if c.is_ascii_alphanumeric() => {
+                return Err(format!("unknown escape `\\{c}` at position {at}"));
+            }
             c => Node::Literal(c),
         })
     }
@@ -202,23 +253,32 @@ impl Parser {
         let mut items = Vec::new();
         let mut first = true;
         loop {
-            let Some(c) = self.next() else { return Err(format!("unclosed `[` at position {}", start - 1)) };
+            let Some(c) = self.next() else {
+                return Err(format!("unclosed `[` at position {}", start - 1));
+            };
             if c == ']' && !first {
                 break;
             }
             first = false;
-            let lo = if c == '\\' {
-                match self.escape(true)? {
-                    Node::Literal(l) => l,
-                    Node::Class { negated: false, items: more } => {
-                        items.extend(more);
-                        continue;
+            let lo =
+                if c == '\\' {
+                    match self.escape(true)? {
+                        Node::Literal(l) => l,
+                        Node::Class {
+                            negated: false,
+                            items: more,
+                        } => {
+                            items.extend(more);
+                            continue;
+                        }
+                        _ => return Err(
+                            "negated class escapes (\\D \\W \\S) inside `[...]` are not supported"
+                                .into(),
+                        ),
                     }
-                    _ => return Err("negated class escapes (\\D \\W \\S) inside `[...]` are not supported".into()),
-                }
-            } else {
-                c
-            };
+                } else {
+                    c
+                };
             if self.peek() == Some('-') && self.chars.get(self.pos + 1).is_some_and(|&n| n != ']') {
                 self.pos += 1;
                 let hi = match self.next() {
@@ -251,7 +311,11 @@ impl Parser {
                     self.pos += 1;
                     let min = self.number()?;
                     let max = if self.eat(',') {
-                        if self.peek() == Some('}') { None } else { Some(self.number()?) }
+                        if self.peek() == Some('}') {
+                            None
+                        } else {
+                            Some(self.number()?)
+                        }
                     } else {
                         Some(min)
                     };
@@ -259,23 +323,36 @@ impl Parser {
                         return Err("unclosed `{` quantifier".into());
                     }
                     if max.is_some_and(|m| m < min) {
-                        return Err(format!("quantifier {{{min},{}}} is reversed", max.unwrap_or(0)));
+                        return Err(format!(
+                            "quantifier {{{min},{}}} is reversed",
+                            max.unwrap_or(0)
+                        ));
                     }
                     self.eat('?');
-                    node = Node::Repeat { node: Box::new(node), min, max };
+                    node = Node::Repeat {
+                        node: Box::new(node),
+                        min,
+                        max,
+                    };
                     continue;
                 }
                 _ => return Ok(node),
             };
             self.pos += 1;
             self.eat('?'); // lazy: same language
-            node = Node::Repeat { node: Box::new(node), min, max };
+            node = Node::Repeat {
+                node: Box::new(node),
+                min,
+                max,
+            };
         }
     }
 
     /// `{` starts a counted quantifier only when digits follow (else it is a literal brace).
     fn counted_follows(&self) -> bool {
-        self.chars.get(self.pos + 1).is_some_and(|c| c.is_ascii_digit())
+        self.chars
+            .get(self.pos + 1)
+            .is_some_and(|c| c.is_ascii_digit())
     }
 
     fn number(&mut self) -> Result<u32, String> {
@@ -284,7 +361,9 @@ impl Parser {
             self.pos += 1;
         }
         let digits: String = self.chars[start..self.pos].iter().collect();
-        digits.parse::<u32>().map_err(|_| format!("bad repetition count at position {start}"))
+        digits
+            .parse::<u32>()
+            .map_err(|_| format!("bad repetition count at position {start}"))
     }
 }
 
@@ -368,8 +447,15 @@ mod tests {
 
     #[test]
     fn choices_become_grammar_and_regex() {
-        let c = vec!["yes".to_string(), "no \"way\"".to_string(), "a.b".to_string()];
-        assert_eq!(from_choice(&c).unwrap(), r#"root ::= "yes" | "no \"way\"" | "a.b""#);
+        let c = vec![
+            "yes".to_string(),
+            "no \"way\"".to_string(),
+            "a.b".to_string(),
+        ];
+        assert_eq!(
+            from_choice(&c).unwrap(),
+            r#"root ::= "yes" | "no \"way\"" | "a.b""#
+        );
         assert_eq!(regex_for_choice(&c).unwrap(), r#"(yes|no \"way\"|a\.b)"#);
         assert!(from_choice(&[]).is_err());
     }
@@ -377,13 +463,31 @@ mod tests {
     #[test]
     fn regexes_translate() {
         assert_eq!(from_regex("ab").unwrap(), r#"root ::= "ab""#);
-        assert_eq!(from_regex(r"^\d{3}-\d{4}$").unwrap(), r#"root ::= (([0-9]){3} "-" ([0-9]){4})"#);
-        assert_eq!(from_regex("(yes|no)").unwrap(), r#"root ::= ("yes" | "no")"#);
-        assert_eq!(from_regex("[A-Z][a-z]+").unwrap(), r#"root ::= ([A-Z] ([a-z])+)"#);
+        assert_eq!(
+            from_regex(r"^\d{3}-\d{4}$").unwrap(),
+            r#"root ::= (([0-9]){3} "-" ([0-9]){4})"#
+        );
+        assert_eq!(
+            from_regex("(yes|no)").unwrap(),
+            r#"root ::= ("yes" | "no")"#
+        );
+        assert_eq!(
+            from_regex("[A-Z][a-z]+").unwrap(),
+            r#"root ::= ([A-Z] ([a-z])+)"#
+        );
         assert_eq!(from_regex("[^\\]x-]?").unwrap(), r#"root ::= ([^\]x\-])?"#);
-        assert_eq!(from_regex("a{2,}b{1,3}?").unwrap(), r#"root ::= (("a"){2,} ("b"){1,3})"#);
-        assert_eq!(from_regex(r"\w\s.").unwrap(), r#"root ::= ([a-zA-Z0-9_] [ \t\n\r\x0B-\x0C] [^\n])"#);
-        assert_eq!(from_regex(r"(?:a|\.)*").unwrap(), r#"root ::= (("a" | "."))*"#);
+        assert_eq!(
+            from_regex("a{2,}b{1,3}?").unwrap(),
+            r#"root ::= (("a"){2,} ("b"){1,3})"#
+        );
+        assert_eq!(
+            from_regex(r"\w\s.").unwrap(),
+            r#"root ::= ([a-zA-Z0-9_] [ \t\n\r\x0B-\x0C] [^\n])"#
+        );
+        assert_eq!(
+            from_regex(r"(?:a|\.)*").unwrap(),
+            r#"root ::= (("a" | "."))*"#
+        );
         assert_eq!(from_regex("(?P<n>x)").unwrap(), r#"root ::= "x""#);
         assert_eq!(from_regex("x{a}").unwrap(), r#"root ::= "x{a}""#);
         assert_eq!(from_regex("").unwrap(), r#"root ::= """#);

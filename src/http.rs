@@ -7,8 +7,8 @@ use crate::url::{BaseUrl, Scheme};
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode as WasiError, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme as WasiScheme,
+    ErrorCode as WasiError, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, RequestOptions, Scheme as WasiScheme,
 };
 use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, StreamError};
@@ -26,7 +26,9 @@ pub struct Deadline {
 
 impl Deadline {
     pub fn after_ms(ms: u64) -> Deadline {
-        Deadline { at_ns: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)) }
+        Deadline {
+            at_ns: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)),
+        }
     }
 
     pub fn remaining_ms(&self) -> u64 {
@@ -104,7 +106,11 @@ pub enum Chunk {
 }
 
 /// Sends a request and waits for the response head.
-pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Result<Response, Error> {
+pub fn send(
+    req: &Request,
+    timeouts: PhaseTimeouts,
+    deadline: &Deadline,
+) -> Result<Response, Error> {
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
         ("accept".into(), req.accept.as_bytes().to_vec()),
@@ -116,7 +122,8 @@ pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Resu
         headers.push(("content-type".into(), b"application/json".to_vec()));
         headers.push(("content-length".into(), body.len().to_string().into_bytes()));
     }
-    let fields = Fields::from_list(&headers).map_err(|e| Error::invalid_request(format!("a request header was refused: {e:?}")))?;
+    let fields = Fields::from_list(&headers)
+        .map_err(|e| Error::invalid_request(format!("a request header was refused: {e:?}")))?;
     let request = OutgoingRequest::new(fields);
     let setup = request
         .set_method(&if req.post { Method::Post } else { Method::Get })
@@ -127,11 +134,19 @@ pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Resu
         .and(request.set_authority(Some(&req.base.authority)))
         .and(request.set_path_with_query(Some(&req.path)));
     if setup.is_err() {
-        return Err(Error::invalid_request(format!("cannot build a request for {}{}", req.base.origin(), req.path)));
+        return Err(Error::invalid_request(format!(
+            "cannot build a request for {}{}",
+            req.base.origin(),
+            req.path
+        )));
     }
     // A bodiless request never takes its body, so the host sends it with an empty one.
     let outgoing_body = match req.body {
-        Some(_) => Some(request.body().map_err(|_| Error::new(ErrorCode::Internal, "request body taken twice"))?),
+        Some(_) => Some(
+            request
+                .body()
+                .map_err(|_| Error::new(ErrorCode::Internal, "request body taken twice"))?,
+        ),
         None => None,
     };
 
@@ -142,7 +157,8 @@ pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Resu
     let _ = options.set_first_byte_timeout(Some(ns(timeouts.first_byte_ms)));
     let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes_ms)));
 
-    let future = outgoing_handler::handle(request, Some(options)).map_err(|e| transport_error(e, req.base, Phase::Head))?;
+    let future = outgoing_handler::handle(request, Some(options))
+        .map_err(|e| transport_error(e, req.base, Phase::Head))?;
     // The request is on its way; stream the body into it. If that fails, the response
     // future says why: a refused connection, or an early answer (e.g. 413) to use as is.
     let written = match (outgoing_body, req.body) {
@@ -152,12 +168,18 @@ pub fn send(req: &Request, timeouts: PhaseTimeouts, deadline: &Deadline) -> Resu
     match (wait_response(&future, deadline, req.base), written) {
         (Ok(response), _) => open_response(response),
         (Err(e), Ok(())) => Err(e),
-        (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => Err(write_error),
+        (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => {
+            Err(write_error)
+        }
         (Err(e), Err(_)) => Err(e),
     }
 }
 
-fn wait_response(future: &FutureIncomingResponse, deadline: &Deadline, base: &BaseUrl) -> Result<IncomingResponse, Error> {
+fn wait_response(
+    future: &FutureIncomingResponse,
+    deadline: &Deadline,
+    base: &BaseUrl,
+) -> Result<IncomingResponse, Error> {
     let ready = future.subscribe();
     let end = deadline.pollable();
     loop {
@@ -174,28 +196,47 @@ fn wait_response(future: &FutureIncomingResponse, deadline: &Deadline, base: &Ba
     }
 }
 
-fn write_body(body: OutgoingBody, bytes: &[u8], deadline: &Deadline, base: &BaseUrl) -> Result<(), Error> {
-    let failed = |what: &str| Error::new(ErrorCode::Connection, format!("sending the request to {} failed: {what}", base.origin()));
+fn write_body(
+    body: OutgoingBody,
+    bytes: &[u8],
+    deadline: &Deadline,
+    base: &BaseUrl,
+) -> Result<(), Error> {
+    let failed = |what: &str| {
+        Error::new(
+            ErrorCode::Connection,
+            format!("sending the request to {} failed: {what}", base.origin()),
+        )
+    };
     {
         let out = body.write().map_err(|_| failed("no body stream"))?;
         let ready = out.subscribe();
         let end = deadline.pollable();
         let mut rest = bytes;
         while !rest.is_empty() {
-            let permitted = out.check_write().map_err(|_| failed("the connection closed"))?;
+            let permitted = out
+                .check_write()
+                .map_err(|_| failed("the connection closed"))?;
             if permitted == 0 {
                 if poll(&[&ready, &end]).contains(&1) {
                     return Err(total_timeout(deadline));
                 }
                 continue;
             }
-            let n = rest.len().min(usize::try_from(permitted).unwrap_or(usize::MAX));
-            out.write(&rest[..n]).map_err(|_| failed("the connection closed"))?;
+            let n = rest
+                .len()
+                .min(usize::try_from(permitted).unwrap_or(usize::MAX));
+            out.write(&rest[..n])
+                .map_err(|_| failed("the connection closed"))?;
             rest = &rest[n..];
         }
         out.flush().map_err(|_| failed("the connection closed"))?;
         // Wait for the flush so a body error surfaces here rather than as a vague response error.
-        while out.check_write().map_err(|_| failed("the connection closed"))? == 0 {
+        while out
+            .check_write()
+            .map_err(|_| failed("the connection closed"))?
+            == 0
+        {
             if poll(&[&ready, &end]).contains(&1) {
                 return Err(total_timeout(deadline));
             }
@@ -217,15 +258,34 @@ fn open_response(response: IncomingResponse) -> Result<Response, Error> {
             _ => {}
         }
     }
-    let body = response.consume().map_err(|_| Error::new(ErrorCode::Internal, "response body taken twice"))?;
-    let stream = body.stream().map_err(|_| Error::new(ErrorCode::Internal, "response stream taken twice"))?;
+    let body = response
+        .consume()
+        .map_err(|_| Error::new(ErrorCode::Internal, "response body taken twice"))?;
+    let stream = body
+        .stream()
+        .map_err(|_| Error::new(ErrorCode::Internal, "response stream taken twice"))?;
     let ready = stream.subscribe();
-    Ok(Response { status, headers, body: Body { ready, stream, _body: body, _response: response, read: 0 } })
+    Ok(Response {
+        status,
+        headers,
+        body: Body {
+            ready,
+            stream,
+            _body: body,
+            _response: response,
+            read: 0,
+        },
+    })
 }
 
 impl Body {
     /// Reads what is there; with `wait`, waits (up to the deadline) for at least one byte.
-    pub fn read_chunk(&mut self, wait: bool, deadline: &Deadline, base: &BaseUrl) -> Result<Chunk, Error> {
+    pub fn read_chunk(
+        &mut self,
+        wait: bool,
+        deadline: &Deadline,
+        base: &BaseUrl,
+    ) -> Result<Chunk, Error> {
         loop {
             match self.stream.read(READ_CHUNK) {
                 Ok(bytes) if bytes.is_empty() => {
@@ -246,7 +306,14 @@ impl Body {
                     let code = wasip2::http::types::http_error_code(&e);
                     return Err(match code {
                         Some(code) => transport_error(code, base, Phase::Body),
-                        None => Error::new(ErrorCode::Connection, format!("reading the answer from {} failed: {}", base.origin(), e.to_debug_string())),
+                        None => Error::new(
+                            ErrorCode::Connection,
+                            format!(
+                                "reading the answer from {} failed: {}",
+                                base.origin(),
+                                e.to_debug_string()
+                            ),
+                        ),
                     });
                 }
             }
@@ -254,7 +321,12 @@ impl Body {
     }
 
     /// Reads the whole body, refusing more than `max` bytes.
-    pub fn read_all(mut self, max: u64, deadline: &Deadline, base: &BaseUrl) -> Result<Vec<u8>, Error> {
+    pub fn read_all(
+        mut self,
+        max: u64,
+        deadline: &Deadline,
+        base: &BaseUrl,
+    ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         loop {
             match self.read_chunk(true, deadline, base)? {
@@ -281,7 +353,10 @@ impl Body {
 }
 
 pub fn too_large(max: u64) -> Error {
-    Error::new(ErrorCode::LimitExceeded, format!("the answer is larger than max-response-bytes ({max} bytes)"))
+    Error::new(
+        ErrorCode::LimitExceeded,
+        format!("the answer is larger than max-response-bytes ({max} bytes)"),
+    )
 }
 
 pub fn total_timeout(_deadline: &Deadline) -> Error {
@@ -299,24 +374,45 @@ fn transport_error(code: WasiError, base: &BaseUrl, phase: Phase) -> Error {
     let origin = base.origin();
     let connection = |what: String| Error::new(ErrorCode::Connection, what);
     match code {
-        WasiError::ConnectionRefused => connection(format!("cannot connect to {origin}: connection refused (is the server running?)")),
+        WasiError::ConnectionRefused => connection(format!(
+            "cannot connect to {origin}: connection refused (is the server running?)"
+        )),
         WasiError::DnsError(_) | WasiError::DestinationNotFound => {
             connection(format!("cannot resolve the host of {origin}"))
         }
-        WasiError::DnsTimeout => Error::timeout(TimeoutKind::Connect, format!("looking up the host of {origin} timed out")),
-        WasiError::DestinationUnavailable | WasiError::DestinationIpUnroutable | WasiError::DestinationIpProhibited => {
-            connection(format!("{origin} is unreachable"))
+        WasiError::DnsTimeout => Error::timeout(
+            TimeoutKind::Connect,
+            format!("looking up the host of {origin} timed out"),
+        ),
+        WasiError::DestinationUnavailable
+        | WasiError::DestinationIpUnroutable
+        | WasiError::DestinationIpProhibited => connection(format!("{origin} is unreachable")),
+        WasiError::ConnectionTimeout => Error::timeout(
+            TimeoutKind::Connect,
+            format!("connecting to {origin} timed out"),
+        ),
+        WasiError::ConnectionReadTimeout | WasiError::HttpResponseTimeout
+            if phase == Phase::Head =>
+        {
+            Error::timeout(
+                TimeoutKind::FirstByte,
+                format!("{origin} sent no answer within the first-byte timeout"),
+            )
         }
-        WasiError::ConnectionTimeout => Error::timeout(TimeoutKind::Connect, format!("connecting to {origin} timed out")),
-        WasiError::ConnectionReadTimeout | WasiError::HttpResponseTimeout if phase == Phase::Head => {
-            Error::timeout(TimeoutKind::FirstByte, format!("{origin} sent no answer within the first-byte timeout"))
-        }
-        WasiError::ConnectionReadTimeout | WasiError::HttpResponseTimeout => {
-            Error::timeout(TimeoutKind::BetweenBytes, format!("{origin} went silent longer than the between-bytes timeout"))
-        }
-        WasiError::ConnectionWriteTimeout => Error::timeout(TimeoutKind::FirstByte, format!("sending to {origin} timed out")),
-        WasiError::ConnectionTerminated | WasiError::HttpResponseIncomplete if phase == Phase::Body => {
-            connection(format!("{origin} closed the connection in the middle of the answer"))
+        WasiError::ConnectionReadTimeout | WasiError::HttpResponseTimeout => Error::timeout(
+            TimeoutKind::BetweenBytes,
+            format!("{origin} went silent longer than the between-bytes timeout"),
+        ),
+        WasiError::ConnectionWriteTimeout => Error::timeout(
+            TimeoutKind::FirstByte,
+            format!("sending to {origin} timed out"),
+        ),
+        WasiError::ConnectionTerminated | WasiError::HttpResponseIncomplete
+            if phase == Phase::Body =>
+        {
+            connection(format!(
+                "{origin} closed the connection in the middle of the answer"
+            ))
         }
         WasiError::ConnectionTerminated | WasiError::HttpResponseIncomplete => {
             connection(format!("{origin} closed the connection without answering"))
@@ -327,13 +423,23 @@ fn transport_error(code: WasiError, base: &BaseUrl, phase: Phase) -> Error {
         ),
         WasiError::HttpResponseBodySize(limit) => Error::new(
             ErrorCode::LimitExceeded,
-            format!("the answer from {origin} is larger than the host allows{}", limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default()),
+            format!(
+                "the answer from {origin} is larger than the host allows{}",
+                limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default()
+            ),
         ),
-        WasiError::ConnectionLimitReached => Error::new(ErrorCode::LimitExceeded, format!("the host's connection limit for {origin} is reached")),
-        WasiError::TlsProtocolError | WasiError::TlsCertificateError | WasiError::TlsAlertReceived(_) => {
+        WasiError::ConnectionLimitReached => Error::new(
+            ErrorCode::LimitExceeded,
+            format!("the host's connection limit for {origin} is reached"),
+        ),
+        WasiError::TlsProtocolError
+        | WasiError::TlsCertificateError
+        | WasiError::TlsAlertReceived(_) => {
             connection(format!("TLS with {origin} failed ({code:?})"))
         }
-        WasiError::InternalError(Some(why)) => connection(format!("request to {origin} failed: {why}")),
+        WasiError::InternalError(Some(why)) => {
+            connection(format!("request to {origin} failed: {why}"))
+        }
         other => connection(format!("request to {origin} failed: {other:?}")),
     }
 }

@@ -6,11 +6,17 @@ use serde_json::Value;
 /// Removes a surrounding ```` ``` ```` or ```` ```json ```` fence, if the text is fenced.
 pub fn strip_fence(text: &str) -> &str {
     let t = text.trim();
-    let Some(inner) = t.strip_prefix("```") else { return t };
-    let Some(inner) = inner.strip_suffix("```") else { return t };
+    let Some(inner) = t.strip_prefix("```") else {
+        return t;
+    };
+    let Some(inner) = inner.strip_suffix("```") else {
+        return t;
+    };
     // Drop the info string (`json`, `JSON`, ...) on the opening line.
     match inner.find('\n') {
-        Some(nl) if inner[..nl].chars().all(|c| c.is_ascii_alphanumeric()) => inner[nl + 1..].trim(),
+        Some(nl) if inner[..nl].chars().all(|c| c.is_ascii_alphanumeric()) => {
+            inner[nl + 1..].trim()
+        }
         _ => inner.trim(),
     }
 }
@@ -36,7 +42,9 @@ pub fn check_schema(value: &Value, schema: &Value) -> Result<(), String> {
 }
 
 fn check(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
-    let Value::Object(s) = schema else { return Ok(()) };
+    let Value::Object(s) = schema else {
+        return Ok(());
+    };
     if let Some(t) = s.get("type") {
         let allowed: Vec<&str> = match t {
             Value::String(one) => vec![one.as_str()],
@@ -44,7 +52,11 @@ fn check(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
             _ => vec![],
         };
         if !allowed.is_empty() && !allowed.iter().any(|t| has_type(value, t)) {
-            return Err(format!("{path}: expected {}, got {}", allowed.join(" or "), type_name(value)));
+            return Err(format!(
+                "{path}: expected {}, got {}",
+                allowed.join(" or "),
+                type_name(value)
+            ));
         }
     }
     if let Some(Value::Array(options)) = s.get("enum") {
@@ -125,7 +137,9 @@ fn bound(
     unit: &str,
 ) -> Result<(), String> {
     match s.get(key).and_then(Value::as_u64) {
-        Some(n) if !ok(n as usize, actual) => Err(format!("{path}: has {actual} {unit}, {key} is {n}")),
+        Some(n) if !ok(n as usize, actual) => {
+            Err(format!("{path}: has {actual} {unit}, {key} is {n}"))
+        }
         _ => Ok(()),
     }
 }
@@ -138,7 +152,11 @@ fn has_type(v: &Value, t: &str) -> bool {
         "boolean" => v.is_boolean(),
         "null" => v.is_null(),
         "number" => v.is_number(),
-        "integer" => v.as_i64().is_some() || v.as_u64().is_some() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "integer" => {
+            v.as_i64().is_some()
+                || v.as_u64().is_some()
+                || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
         _ => true,
     }
 }
@@ -166,7 +184,11 @@ mod tests {
         assert_eq!(strip_fence("  {\"a\":1} "), "{\"a\":1}");
         assert_eq!(strip_fence("```{\"a\":1}```"), "{\"a\":1}");
         assert_eq!(extract("```JSON\n{\"a\": 1}\n```").unwrap().0, "{\"a\": 1}");
-        assert!(extract("Sure! {\"a\":1}").unwrap_err().contains("not valid JSON"));
+        assert!(
+            extract("Sure! {\"a\":1}")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
         assert!(extract("").unwrap_err().contains("empty"));
     }
 
@@ -183,7 +205,13 @@ mod tests {
             "required": ["city"],
             "additionalProperties": false
         });
-        assert!(check_schema(&json!({"city": "Paris", "pop": 2, "tags": ["a"], "kind": null}), &schema).is_ok());
+        assert!(
+            check_schema(
+                &json!({"city": "Paris", "pop": 2, "tags": ["a"], "kind": null}),
+                &schema
+            )
+            .is_ok()
+        );
         for (bad, why) in [
             (json!([]), "expected object"),
             (json!({"pop": 1}), "missing required property `city`"),
@@ -192,7 +220,10 @@ mod tests {
             (json!({"city": "x", "pop": 1.5}), "expected integer"),
             (json!({"city": "x", "tags": ["c"]}), "$.tags[0]"),
             (json!({"city": "x", "tags": ["a", "a", "b"]}), "maxItems"),
-            (json!({"city": "x", "extra": 1}), "unexpected property `extra`"),
+            (
+                json!({"city": "x", "extra": 1}),
+                "unexpected property `extra`",
+            ),
             (json!({"city": "x", "kind": "y"}), "anyOf"),
         ] {
             let e = check_schema(&bad, &schema).unwrap_err();

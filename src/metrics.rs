@@ -20,7 +20,9 @@ pub fn load(text: &str) -> Option<f64> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let name_end = line.find(|c: char| c == '{' || c.is_whitespace()).unwrap_or(line.len());
+        let name_end = line
+            .find(|c: char| c == '{' || c.is_whitespace())
+            .unwrap_or(line.len());
         if !LOAD_METRICS.contains(&&line[..name_end]) {
             continue;
         }
@@ -32,7 +34,11 @@ pub fn load(text: &str) -> Option<f64> {
             },
             None => &line[name_end..],
         };
-        let Some(value) = after_labels.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else {
+        let Some(value) = after_labels
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
             continue;
         };
         if value.is_finite() && value >= 0.0 {

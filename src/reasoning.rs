@@ -24,7 +24,10 @@ pub fn split(content: &str) -> Option<(String, String)> {
     if content[..end].contains(OPEN) {
         return None; // a tag in the middle of the answer is the answer's business
     }
-    Some((content[..end].trim().to_string(), content[end + CLOSE.len()..].trim_start().to_string()))
+    Some((
+        content[..end].trim().to_string(),
+        content[end + CLOSE.len()..].trim_start().to_string(),
+    ))
 }
 
 /// A piece of streamed text, classified.
@@ -54,7 +57,10 @@ pub struct ThinkFilter {
 
 impl Default for ThinkFilter {
     fn default() -> Self {
-        ThinkFilter { state: State::Start, held: String::new() }
+        ThinkFilter {
+            state: State::Start,
+            held: String::new(),
+        }
     }
 }
 
@@ -133,7 +139,14 @@ fn push_piece(out: &mut Vec<Piece>, piece: Piece) {
 
 /// Length of the longest suffix of `text` that is a proper prefix of `tag`.
 fn partial_suffix(text: &str, tag: &str) -> usize {
-    (1..tag.len()).rev().find(|&n| text.len() >= n && text.is_char_boundary(text.len() - n) && tag.starts_with(&text[text.len() - n..])).unwrap_or(0)
+    (1..tag.len())
+        .rev()
+        .find(|&n| {
+            text.len() >= n
+                && text.is_char_boundary(text.len() - n)
+                && tag.starts_with(&text[text.len() - n..])
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -142,9 +155,18 @@ mod tests {
 
     #[test]
     fn splits_complete_content() {
-        assert_eq!(split("<think>hmm</think>\n\nAnswer"), Some(("hmm".into(), "Answer".into())));
-        assert_eq!(split("  <think>cut off"), Some(("cut off".into(), String::new())));
-        assert_eq!(split("opened in prompt</think>Answer"), Some(("opened in prompt".into(), "Answer".into())));
+        assert_eq!(
+            split("<think>hmm</think>\n\nAnswer"),
+            Some(("hmm".into(), "Answer".into()))
+        );
+        assert_eq!(
+            split("  <think>cut off"),
+            Some(("cut off".into(), String::new()))
+        );
+        assert_eq!(
+            split("opened in prompt</think>Answer"),
+            Some(("opened in prompt".into(), "Answer".into()))
+        );
         assert_eq!(split("Plain answer"), None);
         assert_eq!(split("Use <think> and </think> tags"), None);
     }
@@ -175,14 +197,30 @@ mod tests {
                 let parts = [&full[..cut], &full[cut..cut2], &full[cut2..]];
                 for p in pieces(&parts) {
                     let (Piece::Reasoning(s) | Piece::Content(s)) = p;
-                    assert!(!s.contains("think") && !s.ends_with('<') && !s.ends_with("</"), "tag leaked: {s:?} at {cut},{cut2}");
+                    assert!(
+                        !s.contains("think") && !s.ends_with('<') && !s.ends_with("</"),
+                        "tag leaked: {s:?} at {cut},{cut2}"
+                    );
                 }
                 let (r, c) = run(&parts);
-                assert_eq!((r.as_str(), c.as_str()), ("step <b>1</b>", "The answer"), "cuts {cut},{cut2}");
+                assert_eq!(
+                    (r.as_str(), c.as_str()),
+                    ("step <b>1</b>", "The answer"),
+                    "cuts {cut},{cut2}"
+                );
             }
         }
-        assert_eq!(run(&["Hello", " <think>x</think>"]), (String::new(), "Hello <think>x</think>".into()));
-        assert_eq!(run(&["<thi", "s is text"]), (String::new(), "<this is text".into()));
-        assert_eq!(run(&["<think>never closed"]), ("never closed".into(), String::new()));
+        assert_eq!(
+            run(&["Hello", " <think>x</think>"]),
+            (String::new(), "Hello <think>x</think>".into())
+        );
+        assert_eq!(
+            run(&["<thi", "s is text"]),
+            (String::new(), "<this is text".into())
+        );
+        assert_eq!(
+            run(&["<think>never closed"]),
+            ("never closed".into(), String::new())
+        );
     }
 }

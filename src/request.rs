@@ -5,9 +5,7 @@
 use crate::config::Backend;
 use crate::gbnf;
 use crate::tool_calls::to_wire;
-use crate::types::{
-    BackendKind, ChatRequest, Error, Message, ResponseFormat, Role, ToolChoice,
-};
+use crate::types::{BackendKind, ChatRequest, Error, Message, ResponseFormat, Role, ToolChoice};
 use serde_json::{Map, Value, json};
 
 /// Checks what can be checked without a backend (so a bad request fails before routing).
@@ -17,7 +15,9 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
     }
     for (i, m) in req.messages.iter().enumerate() {
         if !m.tool_calls.is_empty() && m.role != Role::Assistant {
-            return Err(Error::invalid_request(format!("messages[{i}]: only assistant messages carry tool calls")));
+            return Err(Error::invalid_request(format!(
+                "messages[{i}]: only assistant messages carry tool calls"
+            )));
         }
         if m.role == Role::Tool && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
             return Err(Error::invalid_request(format!(
@@ -31,37 +31,56 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
             return Err(Error::invalid_request(format!("tools[{i}]: name is empty")));
         }
         if seen.contains(&&t.name) {
-            return Err(Error::invalid_request(format!("tools[{i}]: `{}` is offered twice", t.name)));
+            return Err(Error::invalid_request(format!(
+                "tools[{i}]: `{}` is offered twice",
+                t.name
+            )));
         }
         seen.push(&t.name);
         if let Some(p) = &t.parameters {
-            json_object(p).map_err(|why| Error::invalid_request(format!("tools[{i}] ({}): parameters {why}", t.name)))?;
+            json_object(p).map_err(|why| {
+                Error::invalid_request(format!("tools[{i}] ({}): parameters {why}", t.name))
+            })?;
         }
     }
     match &req.tool_choice {
         Some(ToolChoice::Required) if req.tools.is_empty() => {
-            return Err(Error::invalid_request("tool-choice `required` needs at least one tool"));
+            return Err(Error::invalid_request(
+                "tool-choice `required` needs at least one tool",
+            ));
         }
         Some(ToolChoice::Named(name)) if !req.tools.iter().any(|t| &t.name == name) => {
-            return Err(Error::invalid_request(format!("tool-choice names `{name}`, which is not among the offered tools")));
+            return Err(Error::invalid_request(format!(
+                "tool-choice names `{name}`, which is not among the offered tools"
+            )));
         }
         _ => {}
     }
     match &req.response_format {
         Some(ResponseFormat::JsonSchema(s)) => {
-            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(Error::invalid_request(format!(
                     "json-schema name `{}` must be non-empty and use only letters, digits, `_` and `-`",
                     s.name
                 )));
             }
-            json_object(&s.schema).map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
+            json_object(&s.schema)
+                .map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
         }
-        Some(ResponseFormat::Regex(r)) if r.is_empty() => return Err(Error::invalid_request("regex is empty")),
+        Some(ResponseFormat::Regex(r)) if r.is_empty() => {
+            return Err(Error::invalid_request("regex is empty"));
+        }
         Some(ResponseFormat::Grammar(g)) if g.trim().is_empty() => {
             return Err(Error::invalid_request("grammar is empty"));
         }
-        Some(ResponseFormat::Choice(c)) if c.is_empty() => return Err(Error::invalid_request("choice list is empty")),
+        Some(ResponseFormat::Choice(c)) if c.is_empty() => {
+            return Err(Error::invalid_request("choice list is empty"));
+        }
         _ => {}
     }
     if let Some(extra) = &req.extra_body {
@@ -74,10 +93,18 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
 }
 
 /// Serializes the request body for `backend`. `stream` adds `stream` and `stream_options`.
-pub fn chat_body(req: &ChatRequest, model: &str, backend: &Backend, stream: bool) -> Result<Vec<u8>, Error> {
+pub fn chat_body(
+    req: &ChatRequest,
+    model: &str,
+    backend: &Backend,
+    stream: bool,
+) -> Result<Vec<u8>, Error> {
     let mut body = Map::new();
     body.insert("model".into(), model.into());
-    body.insert("messages".into(), Value::Array(req.messages.iter().map(message).collect()));
+    body.insert(
+        "messages".into(),
+        Value::Array(req.messages.iter().map(message).collect()),
+    );
 
     let s = &req.sampling;
     put_number(&mut body, "temperature", s.temperature)?;
@@ -110,7 +137,9 @@ pub fn chat_body(req: &ChatRequest, model: &str, backend: &Backend, stream: bool
                     function.insert("description".into(), d.clone().into());
                 }
                 let parameters = match &t.parameters {
-                    Some(p) => json_object(p).map_err(|why| Error::invalid_request(format!("tool `{}`: parameters {why}", t.name)))?,
+                    Some(p) => json_object(p).map_err(|why| {
+                        Error::invalid_request(format!("tool `{}`: parameters {why}", t.name))
+                    })?,
                     None => json!({"type": "object", "properties": {}}),
                 };
                 function.insert("parameters".into(), parameters);
@@ -124,7 +153,9 @@ pub fn chat_body(req: &ChatRequest, model: &str, backend: &Backend, stream: bool
             ToolChoice::None => json!("none"),
             ToolChoice::Auto => json!("auto"),
             ToolChoice::Required => json!("required"),
-            ToolChoice::Named(name) => json!({"type": "function", "function": {"name": to_wire(name)}}),
+            ToolChoice::Named(name) => {
+                json!({"type": "function", "function": {"name": to_wire(name)}})
+            }
         };
         body.insert("tool_choice".into(), value);
     }
@@ -140,13 +171,16 @@ pub fn chat_body(req: &ChatRequest, model: &str, backend: &Backend, stream: bool
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
     if let Some(extra) = &req.extra_body {
-        let Value::Object(extra) = json_object(extra).map_err(|why| Error::invalid_request(format!("extra-body {why}")))? else {
+        let Value::Object(extra) = json_object(extra)
+            .map_err(|why| Error::invalid_request(format!("extra-body {why}")))?
+        else {
             unreachable!("json_object returns objects")
         };
         // Last, so server-specific fields from the caller win over generated ones.
         body.extend(extra);
     }
-    serde_json::to_vec(&Value::Object(body)).map_err(|e| Error::invalid_request(format!("cannot serialize the request: {e}")))
+    serde_json::to_vec(&Value::Object(body))
+        .map_err(|e| Error::invalid_request(format!("cannot serialize the request: {e}")))
 }
 
 fn message(m: &Message) -> Value {
@@ -192,14 +226,25 @@ fn message(m: &Message) -> Value {
 }
 
 /// Maps an output constraint to the fields of the backend's dialect.
-fn constraint(body: &mut Map<String, Value>, format: &ResponseFormat, backend: &Backend, has_tools: bool) -> Result<(), Error> {
+fn constraint(
+    body: &mut Map<String, Value>,
+    format: &ResponseFormat,
+    backend: &Backend,
+    has_tools: bool,
+) -> Result<(), Error> {
     let kind = backend.kind;
     let legacy = backend.legacy_guided_decoding;
     let refuse = |what: &str, why: &str| {
-        Err(Error::invalid_request(format!("backend `{}` cannot take {what}: {why}", backend.name)))
+        Err(Error::invalid_request(format!(
+            "backend `{}` cannot take {what}: {why}",
+            backend.name
+        )))
     };
     let grammar_with_tools = |what: &str| {
-        refuse(what, "llama.cpp refuses custom grammar constraints together with tools; send them in separate requests")
+        refuse(
+            what,
+            "llama.cpp refuses custom grammar constraints together with tools; send them in separate requests",
+        )
     };
     match format {
         ResponseFormat::Text => {}
@@ -207,7 +252,8 @@ fn constraint(body: &mut Map<String, Value>, format: &ResponseFormat, backend: &
             body.insert("response_format".into(), json!({"type": "json_object"}));
         }
         ResponseFormat::JsonSchema(s) => {
-            let schema = json_object(&s.schema).map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
+            let schema = json_object(&s.schema)
+                .map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
             let mut js = Map::new();
             js.insert("name".into(), s.name.clone().into());
             if let Some(d) = &s.description {
@@ -217,7 +263,10 @@ fn constraint(body: &mut Map<String, Value>, format: &ResponseFormat, backend: &
             if let Some(strict) = s.strict {
                 js.insert("strict".into(), strict.into());
             }
-            body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": js}));
+            body.insert(
+                "response_format".into(),
+                json!({"type": "json_schema", "json_schema": js}),
+            );
         }
         ResponseFormat::Regex(re) => match kind {
             BackendKind::Vllm => vllm_guided(body, legacy, "regex", re.clone().into()),
@@ -229,7 +278,9 @@ fn constraint(body: &mut Map<String, Value>, format: &ResponseFormat, backend: &
                     return grammar_with_tools("a regex");
                 }
                 let grammar = gbnf::from_regex(re).map_err(|why| {
-                    Error::invalid_request(format!("regex cannot be turned into a llama.cpp grammar: {why}"))
+                    Error::invalid_request(format!(
+                        "regex cannot be turned into a llama.cpp grammar: {why}"
+                    ))
                 })?;
                 body.insert("grammar".into(), grammar.into());
             }
@@ -244,7 +295,12 @@ fn constraint(body: &mut Map<String, Value>, format: &ResponseFormat, backend: &
                 if has_tools {
                     return grammar_with_tools("a choice list");
                 }
-                body.insert("grammar".into(), gbnf::from_choice(choices).map_err(Error::invalid_request)?.into());
+                body.insert(
+                    "grammar".into(),
+                    gbnf::from_choice(choices)
+                        .map_err(Error::invalid_request)?
+                        .into(),
+                );
             }
         },
         ResponseFormat::Grammar(g) => match kind {
@@ -276,8 +332,9 @@ fn vllm_guided(body: &mut Map<String, Value>, legacy: bool, kind: &str, value: V
 
 fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> Result<(), Error> {
     if let Some(v) = value {
-        let n = serde_json::Number::from_f64(v)
-            .ok_or_else(|| Error::invalid_request(format!("{key} must be a finite number, not {v}")))?;
+        let n = serde_json::Number::from_f64(v).ok_or_else(|| {
+            Error::invalid_request(format!("{key} must be a finite number, not {v}"))
+        })?;
         body.insert(key.into(), Value::Number(n));
     }
     Ok(())
@@ -311,7 +368,13 @@ pub(crate) mod tests {
     }
 
     pub fn user(text: &str) -> Message {
-        Message { role: Role::User, content: Some(text.into()), name: None, tool_calls: vec![], tool_call_id: None }
+        Message {
+            role: Role::User,
+            content: Some(text.into()),
+            name: None,
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
     }
 
     pub fn request(messages: Vec<Message>) -> ChatRequest {
@@ -348,7 +411,10 @@ pub(crate) mod tests {
     #[test]
     fn minimal_request_sends_only_what_was_set() {
         let v = body(&request(vec![user("hi")]), BackendKind::Vllm);
-        assert_eq!(v, json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        assert_eq!(
+            v,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        );
     }
 
     #[test]
@@ -360,7 +426,10 @@ pub(crate) mod tests {
         r.sampling.stop = vec!["\n".into()];
         r.sampling.seed = Some(-5);
         r.sampling.repetition_penalty = Some(1.1);
-        let v: Value = serde_json::from_slice(&chat_body(&r, "m", &backend(BackendKind::Sglang), true).unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(
+            &chat_body(&r, "m", &backend(BackendKind::Sglang), true).unwrap(),
+        )
+        .unwrap();
         assert_eq!(v["temperature"], json!(0.7));
         assert_eq!(v["top_k"], json!(-1));
         assert_eq!(v["max_tokens"], json!(16));
@@ -382,10 +451,20 @@ pub(crate) mod tests {
                 role: Role::Assistant,
                 content: None,
                 name: None,
-                tool_calls: vec![ToolCall { id: "c1".into(), name: "fs/read".into(), arguments: r#"{"p":"/x"}"#.into() }],
+                tool_calls: vec![ToolCall {
+                    id: "c1".into(),
+                    name: "fs/read".into(),
+                    arguments: r#"{"p":"/x"}"#.into(),
+                }],
                 tool_call_id: None,
             },
-            Message { role: Role::Tool, content: Some("data".into()), name: None, tool_calls: vec![], tool_call_id: Some("c1".into()) },
+            Message {
+                role: Role::Tool,
+                content: Some("data".into()),
+                name: None,
+                tool_calls: vec![],
+                tool_call_id: Some("c1".into()),
+            },
         ]);
         r.tools = vec![ToolDefinition {
             name: "fs/read".into(),
@@ -397,25 +476,45 @@ pub(crate) mod tests {
         validate(&r).unwrap();
         let v = body(&r, BackendKind::Vllm);
         assert_eq!(v["tools"][0]["function"]["name"], json!("fs__read"));
-        assert_eq!(v["tools"][0]["function"]["parameters"]["properties"]["p"]["type"], json!("string"));
-        assert_eq!(v["tool_choice"], json!({"type": "function", "function": {"name": "fs__read"}}));
+        assert_eq!(
+            v["tools"][0]["function"]["parameters"]["properties"]["p"]["type"],
+            json!("string")
+        );
+        assert_eq!(
+            v["tool_choice"],
+            json!({"type": "function", "function": {"name": "fs__read"}})
+        );
         assert_eq!(v["parallel_tool_calls"], json!(false));
         assert_eq!(
             v["messages"][1],
             json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "fs__read", "arguments": "{\"p\":\"/x\"}"}}]})
         );
-        assert_eq!(v["messages"][2], json!({"role": "tool", "content": "data", "tool_call_id": "c1"}));
+        assert_eq!(
+            v["messages"][2],
+            json!({"role": "tool", "content": "data", "tool_call_id": "c1"})
+        );
     }
 
     #[test]
     fn invalid_requests_are_refused_before_sending() {
         let mut r = request(vec![]);
         assert!(validate(&r).unwrap_err().message.contains("no messages"));
-        r.messages = vec![Message { role: Role::Tool, content: Some("x".into()), name: None, tool_calls: vec![], tool_call_id: None }];
+        r.messages = vec![Message {
+            role: Role::Tool,
+            content: Some("x".into()),
+            name: None,
+            tool_calls: vec![],
+            tool_call_id: None,
+        }];
         assert!(validate(&r).unwrap_err().message.contains("tool-call-id"));
         r.messages = vec![user("x")];
         r.tool_choice = Some(ToolChoice::Named("nope".into()));
-        assert!(validate(&r).unwrap_err().message.contains("not among the offered tools"));
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .message
+                .contains("not among the offered tools")
+        );
         r.tool_choice = None;
         r.extra_body = Some("[1]".into());
         assert!(validate(&r).unwrap_err().message.contains("extra-body"));
@@ -426,32 +525,88 @@ pub(crate) mod tests {
             schema: "{}".into(),
             strict: None,
         }));
-        assert!(validate(&r).unwrap_err().message.contains("json-schema name"));
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .message
+                .contains("json-schema name")
+        );
         r.response_format = None;
-        r.tools = vec![ToolDefinition { name: "t".into(), description: None, parameters: Some("{".into()) }];
-        assert!(validate(&r).unwrap_err().message.contains("parameters is not valid JSON"));
+        r.tools = vec![ToolDefinition {
+            name: "t".into(),
+            description: None,
+            parameters: Some("{".into()),
+        }];
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .message
+                .contains("parameters is not valid JSON")
+        );
     }
 
     #[test]
     fn constraints_map_per_backend_kind() {
         let mut r = request(vec![user("x")]);
         let cases = [
-            (ResponseFormat::Regex("a+".into()), BackendKind::Vllm, json!({"structured_outputs": {"regex": "a+"}})),
-            (ResponseFormat::Regex("a+".into()), BackendKind::Sglang, json!({"regex": "a+"})),
-            (ResponseFormat::Regex("a+".into()), BackendKind::OpenaiCompatible, json!({"grammar": "root ::= (\"a\")+"})),
-            (ResponseFormat::Choice(vec!["x".into(), "y.z".into()]), BackendKind::Vllm, json!({"structured_outputs": {"choice": ["x", "y.z"]}})),
-            (ResponseFormat::Choice(vec!["x".into(), "y.z".into()]), BackendKind::Sglang, json!({"regex": "(x|y\\.z)"})),
-            (ResponseFormat::Choice(vec!["x".into(), "y.z".into()]), BackendKind::OpenaiCompatible, json!({"grammar": "root ::= \"x\" | \"y.z\""})),
-            (ResponseFormat::Grammar("root ::= \"a\"".into()), BackendKind::Vllm, json!({"structured_outputs": {"grammar": "root ::= \"a\""}})),
-            (ResponseFormat::Grammar("root ::= \"a\"".into()), BackendKind::Sglang, json!({"ebnf": "root ::= \"a\""})),
-            (ResponseFormat::Grammar("root ::= \"a\"".into()), BackendKind::OpenaiCompatible, json!({"grammar": "root ::= \"a\""})),
-            (ResponseFormat::JsonObject, BackendKind::Sglang, json!({"response_format": {"type": "json_object"}})),
+            (
+                ResponseFormat::Regex("a+".into()),
+                BackendKind::Vllm,
+                json!({"structured_outputs": {"regex": "a+"}}),
+            ),
+            (
+                ResponseFormat::Regex("a+".into()),
+                BackendKind::Sglang,
+                json!({"regex": "a+"}),
+            ),
+            (
+                ResponseFormat::Regex("a+".into()),
+                BackendKind::OpenaiCompatible,
+                json!({"grammar": "root ::= (\"a\")+"}),
+            ),
+            (
+                ResponseFormat::Choice(vec!["x".into(), "y.z".into()]),
+                BackendKind::Vllm,
+                json!({"structured_outputs": {"choice": ["x", "y.z"]}}),
+            ),
+            (
+                ResponseFormat::Choice(vec!["x".into(), "y.z".into()]),
+                BackendKind::Sglang,
+                json!({"regex": "(x|y\\.z)"}),
+            ),
+            (
+                ResponseFormat::Choice(vec!["x".into(), "y.z".into()]),
+                BackendKind::OpenaiCompatible,
+                json!({"grammar": "root ::= \"x\" | \"y.z\""}),
+            ),
+            (
+                ResponseFormat::Grammar("root ::= \"a\"".into()),
+                BackendKind::Vllm,
+                json!({"structured_outputs": {"grammar": "root ::= \"a\""}}),
+            ),
+            (
+                ResponseFormat::Grammar("root ::= \"a\"".into()),
+                BackendKind::Sglang,
+                json!({"ebnf": "root ::= \"a\""}),
+            ),
+            (
+                ResponseFormat::Grammar("root ::= \"a\"".into()),
+                BackendKind::OpenaiCompatible,
+                json!({"grammar": "root ::= \"a\""}),
+            ),
+            (
+                ResponseFormat::JsonObject,
+                BackendKind::Sglang,
+                json!({"response_format": {"type": "json_object"}}),
+            ),
             (ResponseFormat::Text, BackendKind::Vllm, json!({})),
         ];
         for (format, kind, expected) in cases {
             r.response_format = Some(format.clone());
             let mut v = body(&r, kind);
-            let Value::Object(map) = &mut v else { unreachable!() };
+            let Value::Object(map) = &mut v else {
+                unreachable!()
+            };
             map.remove("model");
             map.remove("messages");
             assert_eq!(v, expected, "{format:?} on {kind:?}");
@@ -459,7 +614,8 @@ pub(crate) mod tests {
         let mut legacy = backend(BackendKind::Vllm);
         legacy.legacy_guided_decoding = true;
         r.response_format = Some(ResponseFormat::Choice(vec!["a".into()]));
-        let v: Value = serde_json::from_slice(&chat_body(&r, "m", &legacy, false).unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&chat_body(&r, "m", &legacy, false).unwrap()).unwrap();
         assert_eq!(v["guided_choice"], json!(["a"]));
 
         r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
@@ -472,13 +628,20 @@ pub(crate) mod tests {
         assert_eq!(v["response_format"]["type"], json!("json_schema"));
         assert_eq!(v["response_format"]["json_schema"]["name"], json!("city"));
         assert_eq!(v["response_format"]["json_schema"]["strict"], json!(true));
-        assert_eq!(v["response_format"]["json_schema"]["schema"]["properties"]["city"]["type"], json!("string"));
+        assert_eq!(
+            v["response_format"]["json_schema"]["schema"]["properties"]["city"]["type"],
+            json!("string")
+        );
     }
 
     #[test]
     fn unexpressible_constraints_are_refused() {
         let mut r = request(vec![user("x")]);
-        r.tools = vec![ToolDefinition { name: "t".into(), description: None, parameters: None }];
+        r.tools = vec![ToolDefinition {
+            name: "t".into(),
+            description: None,
+            parameters: None,
+        }];
         r.response_format = Some(ResponseFormat::Grammar("root ::= \"a\"".into()));
         let e = chat_body(&r, "m", &backend(BackendKind::OpenaiCompatible), false).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
@@ -493,7 +656,8 @@ pub(crate) mod tests {
     fn extra_body_is_merged_last() {
         let mut r = request(vec![user("x")]);
         r.sampling.temperature = Some(1.0);
-        r.extra_body = Some(r#"{"temperature":0.1,"chat_template_kwargs":{"enable_thinking":false}}"#.into());
+        r.extra_body =
+            Some(r#"{"temperature":0.1,"chat_template_kwargs":{"enable_thinking":false}}"#.into());
         let v = body(&r, BackendKind::Vllm);
         assert_eq!(v["temperature"], json!(0.1));
         assert_eq!(v["chat_template_kwargs"], json!({"enable_thinking": false}));

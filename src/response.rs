@@ -7,7 +7,9 @@ use crate::json_output;
 use crate::reasoning;
 use crate::text_tools;
 use crate::tool_calls::{self, Decoded, IdSource, RawToolCall, ToolNames};
-use crate::types::{ChatRequest, ChatResponse, Error, ErrorCode, FinishReason, ResponseFormat, Usage};
+use crate::types::{
+    ChatRequest, ChatResponse, Error, ErrorCode, FinishReason, ResponseFormat, Usage,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -92,7 +94,9 @@ impl WireUsage {
             total_tokens: clamp(self.total_tokens.unwrap_or(prompt + completion)),
             reasoning_tokens: self
                 .reasoning_tokens
-                .or(self.completion_tokens_details.and_then(|d| d.reasoning_tokens))
+                .or(self
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens))
                 .map(clamp),
         }
     }
@@ -134,21 +138,33 @@ pub(crate) fn merge_reasoning(a: Option<String>, b: Option<String>) -> Option<St
 /// Parses a non-streaming completion body.
 pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::malformed("the server answered 200 with an empty body"));
+        return Err(Error::malformed(
+            "the server answered 200 with an empty body",
+        ));
     }
-    let completion: Completion = serde_json::from_slice(body).map_err(|e| {
-        Error { body: Some(errors::kept_body(body)), ..Error::malformed(format!("the server's answer is not a chat completion ({e})")) }
+    let completion: Completion = serde_json::from_slice(body).map_err(|e| Error {
+        body: Some(errors::kept_body(body)),
+        ..Error::malformed(format!(
+            "the server's answer is not a chat completion ({e})"
+        ))
     })?;
     let choice = completion.choices.and_then(|c| c.into_iter().next());
     let Some(choice) = choice else {
-        let said = completion.error.map(|e| errors::server_message(e.to_string().as_bytes()));
+        let said = completion
+            .error
+            .map(|e| errors::server_message(e.to_string().as_bytes()));
         let message = match said.and_then(|s| s.message) {
             Some(m) => format!("the server answered 200 with an error: {m}"),
             None => "the server's answer has no choices".to_string(),
         };
-        return Err(Error { body: Some(errors::kept_body(body)), ..Error::malformed(message) });
+        return Err(Error {
+            body: Some(errors::kept_body(body)),
+            ..Error::malformed(message)
+        });
     };
-    let message = choice.message.ok_or_else(|| Error::malformed("the server's answer has no message"))?;
+    let message = choice
+        .message
+        .ok_or_else(|| Error::malformed("the server's answer has no message"))?;
     Ok(RawAnswer {
         id: completion.id,
         model: completion.model,
@@ -217,7 +233,12 @@ pub struct Served<'a> {
 
 /// Turns what the server said into the response record. Fails only when JSON was asked for
 /// and the content is not (schema-conforming) JSON: `invalid-output`, response in `partial`.
-pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, served: &Served) -> Result<ChatResponse, Error> {
+pub fn decode(
+    raw: RawAnswer,
+    opts: &DecodeOptions,
+    ids: &mut dyn IdSource,
+    served: &Served,
+) -> Result<ChatResponse, Error> {
     let mut content = raw.content;
     let mut reasoning = raw.reasoning;
     if opts.split_reasoning {
@@ -230,7 +251,10 @@ pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, serv
     // Native calls are authoritative whatever finish_reason or content say.
     let mut raw_calls = raw.tool_calls;
     if raw_calls.is_empty() && opts.recover_tool_calls {
-        if let Some((found, rest)) = content.as_deref().and_then(|c| text_tools::recover(c, &opts.names)) {
+        if let Some((found, rest)) = content
+            .as_deref()
+            .and_then(|c| text_tools::recover(c, &opts.names))
+        {
             raw_calls = found;
             content = Some(rest);
         }
@@ -243,7 +267,9 @@ pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, serv
             Decoded::Invalid(c) => invalid_tool_calls.push(c),
         }
     }
-    if !(tool_calls.is_empty() && invalid_tool_calls.is_empty()) && content.as_deref().is_some_and(|c| c.trim().is_empty()) {
+    if !(tool_calls.is_empty() && invalid_tool_calls.is_empty())
+        && content.as_deref().is_some_and(|c| c.trim().is_empty())
+    {
         content = None;
     }
 
@@ -261,7 +287,10 @@ pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, serv
         invalid_tool_calls,
         finish_reason,
         usage: raw.usage,
-        model: raw.model.filter(|m| !m.is_empty()).unwrap_or_else(|| served.requested_model.to_string()),
+        model: raw
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| served.requested_model.to_string()),
         backend: served.backend.to_string(),
         attempts: served.attempts,
     };
@@ -274,12 +303,14 @@ pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, serv
     if !response.tool_calls.is_empty() {
         return Ok(response); // the model chose a tool instead of answering
     }
-    let checked = json_output::extract(response.content.as_deref().unwrap_or_default()).and_then(|(text, value)| {
-        match schema {
-            Some(s) => json_output::check_schema(&value, s).map(|_| text).map_err(|why| format!("the answer does not follow the schema: {why}")),
+    let checked = json_output::extract(response.content.as_deref().unwrap_or_default()).and_then(
+        |(text, value)| match schema {
+            Some(s) => json_output::check_schema(&value, s)
+                .map(|_| text)
+                .map_err(|why| format!("the answer does not follow the schema: {why}")),
             None => Ok(text),
-        }
-    });
+        },
+    );
     match checked {
         Ok(text) => {
             response.content = Some(text);
@@ -294,7 +325,11 @@ pub fn decode(raw: RawAnswer, opts: &DecodeOptions, ids: &mut dyn IdSource, serv
             Err(Error {
                 backend: Some(response.backend.clone()),
                 attempts: response.attempts,
-                ..Error::new(ErrorCode::InvalidOutput, format!("JSON was asked for but {why}{hint}")).with_partial(response)
+                ..Error::new(
+                    ErrorCode::InvalidOutput,
+                    format!("JSON was asked for but {why}{hint}"),
+                )
+                .with_partial(response)
             })
         }
     }
@@ -318,16 +353,29 @@ mod tests {
     use crate::tool_calls::CountingIds;
     use crate::types::*;
 
-    const SERVED: Served = Served { backend: "b", requested_model: "m", attempts: 1 };
+    const SERVED: Served = Served {
+        backend: "b",
+        requested_model: "m",
+        attempts: 1,
+    };
 
     fn chat(body: &str, req: &ChatRequest) -> Result<ChatResponse, Error> {
         let raw = parse(body.as_bytes())?;
-        decode(raw, &DecodeOptions::for_request(req), &mut CountingIds::default(), &SERVED)
+        decode(
+            raw,
+            &DecodeOptions::for_request(req),
+            &mut CountingIds::default(),
+            &SERVED,
+        )
     }
 
     fn with_tools() -> ChatRequest {
         let mut r = request(vec![user("weather?")]);
-        r.tools = vec![ToolDefinition { name: "get_weather".into(), description: None, parameters: None }];
+        r.tools = vec![ToolDefinition {
+            name: "get_weather".into(),
+            description: None,
+            parameters: None,
+        }];
         r
     }
 
@@ -336,27 +384,65 @@ mod tests {
         // vLLM (new): no tool_calls key, reasoning field.
         let vllm = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"message":{"role":"assistant","content":"Hi!","reasoning":"think"},"finish_reason":"stop","stop_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#;
         let r = chat(vllm, &request(vec![user("x")])).unwrap();
-        assert_eq!((r.content.as_deref(), r.reasoning.as_deref()), (Some("Hi!"), Some("think")));
+        assert_eq!(
+            (r.content.as_deref(), r.reasoning.as_deref()),
+            (Some("Hi!"), Some("think"))
+        );
         assert_eq!(r.finish_reason, Some(FinishReason::Stop));
-        assert_eq!(r.usage, Some(Usage { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7, reasoning_tokens: None }));
-        assert_eq!((r.model.as_str(), r.backend.as_str(), r.attempts, r.id.as_deref()), ("Qwen/Qwen3-8B", "b", 1, Some("chatcmpl-1")));
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 2,
+                total_tokens: 7,
+                reasoning_tokens: None
+            })
+        );
+        assert_eq!(
+            (
+                r.model.as_str(),
+                r.backend.as_str(),
+                r.attempts,
+                r.id.as_deref()
+            ),
+            ("Qwen/Qwen3-8B", "b", 1, Some("chatcmpl-1"))
+        );
         // Old vLLM: tool_calls [] and reasoning_content; SGLang: matched_stop, usage.reasoning_tokens.
         let sglang = r#"{"id":"x","object":"chat.completion","created":1,"model":"qwen","choices":[{"index":0,"message":{"role":"assistant","content":"Yo","reasoning_content":"r","tool_calls":null},"logprobs":null,"finish_reason":"stop","matched_stop":151645}],"usage":{"prompt_tokens":1,"total_tokens":3,"completion_tokens":2,"reasoning_tokens":1,"prompt_tokens_details":null}}"#;
         let r = chat(sglang, &request(vec![user("x")])).unwrap();
-        assert_eq!((r.content.as_deref(), r.reasoning.as_deref()), (Some("Yo"), Some("r")));
+        assert_eq!(
+            (r.content.as_deref(), r.reasoning.as_deref()),
+            (Some("Yo"), Some("r"))
+        );
         assert_eq!(r.usage.unwrap().reasoning_tokens, Some(1));
         // llama.cpp: timings; no id in some versions; model missing falls back to the request.
         let llama = r#"{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":"<think>a</think>b"}}],"created":1,"object":"chat.completion","usage":{"completion_tokens":16,"prompt_tokens":10,"total_tokens":26},"timings":{"predicted_ms":1.0}}"#;
         let r = chat(llama, &request(vec![user("x")])).unwrap();
-        assert_eq!((r.content.as_deref(), r.reasoning.as_deref(), r.model.as_str()), (Some("b"), Some("a"), "m"));
+        assert_eq!(
+            (
+                r.content.as_deref(),
+                r.reasoning.as_deref(),
+                r.model.as_str()
+            ),
+            (Some("b"), Some("a"), "m")
+        );
         assert_eq!(r.finish_reason, Some(FinishReason::Length));
         // Both reasoning fields with the same text (vLLM 0.10).
         let both = r#"{"choices":[{"message":{"content":"x","reasoning":"same","reasoning_content":"same"}}]}"#;
-        assert_eq!(chat(both, &request(vec![user("x")])).unwrap().reasoning.as_deref(), Some("same"));
+        assert_eq!(
+            chat(both, &request(vec![user("x")]))
+                .unwrap()
+                .reasoning
+                .as_deref(),
+            Some("same")
+        );
         // Splitting can be turned off.
         let mut keep = request(vec![user("x")]);
         keep.split_reasoning = Some(false);
-        assert_eq!(chat(llama, &keep).unwrap().content.as_deref(), Some("<think>a</think>b"));
+        assert_eq!(
+            chat(llama, &keep).unwrap().content.as_deref(),
+            Some("<think>a</think>b")
+        );
     }
 
     #[test]
@@ -385,8 +471,16 @@ mod tests {
         assert_eq!(
             r.tool_calls,
             vec![
-                ToolCall { id: "chatcmpl-tool-1".into(), name: "get_weather".into(), arguments: "{\"city\": \"Paris\"}".into() },
-                ToolCall { id: "call_0".into(), name: "get_weather".into(), arguments: "{\"city\": \"Rome\"}".into() },
+                ToolCall {
+                    id: "chatcmpl-tool-1".into(),
+                    name: "get_weather".into(),
+                    arguments: "{\"city\": \"Paris\"}".into()
+                },
+                ToolCall {
+                    id: "call_0".into(),
+                    name: "get_weather".into(),
+                    arguments: "{\"city\": \"Rome\"}".into()
+                },
             ]
         );
     }
@@ -395,7 +489,14 @@ mod tests {
     fn bad_arguments_are_kept_as_invalid_calls() {
         let body = r#"{"choices":[{"message":{"tool_calls":[{"id":"a","function":{"name":"get_weather","arguments":"{\"city\": "}},{"id":"b","function":{"name":"get_weather","arguments":null}},{"id":"c","function":{"name":"get_weather","arguments":"\"{\\\"city\\\":\\\"X\\\"}\""}}]},"finish_reason":"tool_calls"}]}"#;
         let r = chat(body, &with_tools()).unwrap();
-        assert_eq!(r.tool_calls, vec![ToolCall { id: "c".into(), name: "get_weather".into(), arguments: r#"{"city":"X"}"#.into() }]);
+        assert_eq!(
+            r.tool_calls,
+            vec![ToolCall {
+                id: "c".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"X"}"#.into()
+            }]
+        );
         assert_eq!(r.invalid_tool_calls.len(), 2);
         assert_eq!(r.invalid_tool_calls[0].raw_arguments, "{\"city\": ");
         assert!(r.invalid_tool_calls[0].error.contains("not valid JSON"));
@@ -413,7 +514,12 @@ mod tests {
         let mut off = with_tools();
         off.recover_tool_calls = Some(false);
         assert!(chat(body, &off).unwrap().tool_calls.is_empty());
-        assert!(chat(body, &request(vec![user("x")])).unwrap().tool_calls.is_empty());
+        assert!(
+            chat(body, &request(vec![user("x")]))
+                .unwrap()
+                .tool_calls
+                .is_empty()
+        );
     }
 
     #[test]
@@ -422,18 +528,31 @@ mod tests {
         r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
             name: "c".into(),
             description: None,
-            schema: r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#.into(),
+            schema:
+                r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#
+                    .into(),
             strict: None,
         }));
         let ok = r#"{"choices":[{"message":{"content":"```json\n{\"city\": \"Paris\"}\n```"},"finish_reason":"stop"}]}"#;
-        assert_eq!(chat(ok, &r).unwrap().content.as_deref(), Some("{\"city\": \"Paris\"}"));
+        assert_eq!(
+            chat(ok, &r).unwrap().content.as_deref(),
+            Some("{\"city\": \"Paris\"}")
+        );
         let wrong = r#"{"choices":[{"message":{"content":"{\"town\": \"Paris\"}"},"finish_reason":"stop"}]}"#;
         let e = chat(wrong, &r).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidOutput);
-        assert!(e.message.contains("missing required property `city`"), "{}", e.message);
-        assert_eq!(e.partial.unwrap().content.as_deref(), Some("{\"town\": \"Paris\"}"));
+        assert!(
+            e.message.contains("missing required property `city`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.partial.unwrap().content.as_deref(),
+            Some("{\"town\": \"Paris\"}")
+        );
         r.response_format = Some(ResponseFormat::JsonObject);
-        let cut = r#"{"choices":[{"message":{"content":"{\"city\": \"Par"},"finish_reason":"length"}]}"#;
+        let cut =
+            r#"{"choices":[{"message":{"content":"{\"city\": \"Par"},"finish_reason":"length"}]}"#;
         let e = chat(cut, &r).unwrap_err();
         assert!(e.message.contains("max-tokens"), "{}", e.message);
     }

@@ -40,7 +40,11 @@ pub fn should_retry(header: Option<&str>) -> Option<bool> {
 
 /// The server's requested wait in ms, from `retry-after-ms` (float ms) or `retry-after`
 /// (seconds, or an HTTP date compared with `now_unix_s`).
-pub fn retry_after_ms(retry_after_ms: Option<&str>, retry_after: Option<&str>, now_unix_s: u64) -> Option<u64> {
+pub fn retry_after_ms(
+    retry_after_ms: Option<&str>,
+    retry_after: Option<&str>,
+    now_unix_s: u64,
+) -> Option<u64> {
     if let Some(ms) = retry_after_ms.and_then(|v| v.trim().parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(ms as u64);
@@ -77,8 +81,18 @@ pub fn http_date(text: &str) -> Option<u64> {
     let mut parts = rest.split_whitespace();
     let day: u64 = parts.next()?.parse().ok()?;
     let month = match parts.next()? {
-        "Jan" => 1, "Feb" => 2, "Mar" => 3, "Apr" => 4, "May" => 5, "Jun" => 6,
-        "Jul" => 7, "Aug" => 8, "Sep" => 9, "Oct" => 10, "Nov" => 11, "Dec" => 12,
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
         _ => return None,
     };
     let year: i64 = parts.next()?.parse().ok()?;
@@ -88,7 +102,9 @@ pub fn http_date(text: &str) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(year, month, day as i64);
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -106,21 +122,41 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
 
-    const S: RetrySettings = RetrySettings { max_attempts: 3, initial_backoff_ms: 500, max_backoff_ms: 8000, max_retry_after_ms: 60_000 };
+    const S: RetrySettings = RetrySettings {
+        max_attempts: 3,
+        initial_backoff_ms: 500,
+        max_backoff_ms: 8000,
+        max_retry_after_ms: 60_000,
+    };
 
     #[test]
     fn retryable_codes() {
-        let status = |s| Error { status: Some(s), ..Error::new(ErrorCode::HttpStatus, "") };
+        let status = |s| Error {
+            status: Some(s),
+            ..Error::new(ErrorCode::HttpStatus, "")
+        };
         assert!(is_retryable(&status(500), None));
         assert!(is_retryable(&status(408), None));
         assert!(is_retryable(&status(409), None));
         assert!(!is_retryable(&status(400), None));
         assert!(!is_retryable(&status(422), None));
-        assert!(is_retryable(&Error::new(ErrorCode::RateLimited(None), ""), None));
-        assert!(!is_retryable(&Error::new(ErrorCode::Unauthorized, ""), None));
-        assert!(!is_retryable(&Error::new(ErrorCode::UnknownModel(vec![]), ""), None));
+        assert!(is_retryable(
+            &Error::new(ErrorCode::RateLimited(None), ""),
+            None
+        ));
+        assert!(!is_retryable(
+            &Error::new(ErrorCode::Unauthorized, ""),
+            None
+        ));
+        assert!(!is_retryable(
+            &Error::new(ErrorCode::UnknownModel(vec![]), ""),
+            None
+        ));
         assert!(!is_retryable(&Error::invalid_request(""), None));
-        assert!(is_retryable(&Error::timeout(TimeoutKind::Connect, ""), None));
+        assert!(is_retryable(
+            &Error::timeout(TimeoutKind::Connect, ""),
+            None
+        ));
         assert!(!is_retryable(&Error::timeout(TimeoutKind::Total, ""), None));
         assert!(!is_retryable(&status(500), Some(false)));
         assert!(is_retryable(&status(400), Some(true)));
@@ -134,8 +170,14 @@ mod tests {
         assert_eq!(retry_after_ms(None, Some("0.5"), 0), Some(500));
         let now = http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(now, 784_111_777);
-        assert_eq!(retry_after_ms(None, Some("Sun, 06 Nov 1994 08:49:40 GMT"), now), Some(3000));
-        assert_eq!(retry_after_ms(None, Some("Sun, 06 Nov 1994 08:49:30 GMT"), now), Some(0));
+        assert_eq!(
+            retry_after_ms(None, Some("Sun, 06 Nov 1994 08:49:40 GMT"), now),
+            Some(3000)
+        );
+        assert_eq!(
+            retry_after_ms(None, Some("Sun, 06 Nov 1994 08:49:30 GMT"), now),
+            Some(0)
+        );
         assert_eq!(retry_after_ms(None, Some("soon"), now), None);
         assert_eq!(retry_after_ms(Some("-1"), None, 0), None);
         assert_eq!(should_retry(Some("true")), Some(true));

@@ -80,7 +80,9 @@ impl Router {
 
     /// True when the backend failed before and its cooldown is over (a recovery candidate).
     pub fn recovering(&self, b: usize, now_ms: u64) -> bool {
-        self.health.get(b).is_some_and(|h| h.failures > 0 && h.until_ms <= now_ms)
+        self.health
+            .get(b)
+            .is_some_and(|h| h.failures > 0 && h.until_ms <= now_ms)
     }
 
     pub fn succeeded(&mut self, b: usize) {
@@ -91,8 +93,16 @@ impl Router {
 
     /// Starts (or extends) a cooldown: base doubling per consecutive failure, at most max;
     /// at least the server's `retry-after` (capped at max) when it sent one.
-    pub fn failed(&mut self, b: usize, now_ms: u64, c: &CooldownSettings, retry_after_ms: Option<u64>) {
-        let Some(h) = self.health.get_mut(b) else { return };
+    pub fn failed(
+        &mut self,
+        b: usize,
+        now_ms: u64,
+        c: &CooldownSettings,
+        retry_after_ms: Option<u64>,
+    ) {
+        let Some(h) = self.health.get_mut(b) else {
+            return;
+        };
         h.failures = h.failures.saturating_add(1);
         let doubled = c.base_ms.saturating_mul(1u64 << (h.failures - 1).min(32));
         let wait = doubled.max(retry_after_ms.unwrap_or(0)).min(c.max_ms);
@@ -108,12 +118,33 @@ impl Router {
 
     /// Picks among `eligible` (backend indices in configuration order, non-empty), avoiding
     /// `tried` backends when others remain. `facts` is indexed by backend.
-    pub fn pick(&mut self, eligible: &[usize], tried: &[usize], now_ms: u64, facts: &[Facts], rng: &mut Rng) -> Option<usize> {
-        let fresh: Vec<usize> = eligible.iter().copied().filter(|b| !tried.contains(b)).collect();
-        let pool = if fresh.is_empty() { eligible.to_vec() } else { fresh };
-        let healthy: Vec<usize> = pool.iter().copied().filter(|&b| self.cooling(b, now_ms).is_none()).collect();
+    pub fn pick(
+        &mut self,
+        eligible: &[usize],
+        tried: &[usize],
+        now_ms: u64,
+        facts: &[Facts],
+        rng: &mut Rng,
+    ) -> Option<usize> {
+        let fresh: Vec<usize> = eligible
+            .iter()
+            .copied()
+            .filter(|b| !tried.contains(b))
+            .collect();
+        let pool = if fresh.is_empty() {
+            eligible.to_vec()
+        } else {
+            fresh
+        };
+        let healthy: Vec<usize> = pool
+            .iter()
+            .copied()
+            .filter(|&b| self.cooling(b, now_ms).is_none())
+            .collect();
         let chosen = if healthy.is_empty() {
-            pool.iter().copied().min_by_key(|&b| self.health[b].until_ms)
+            pool.iter()
+                .copied()
+                .min_by_key(|&b| self.health[b].until_ms)
         } else {
             match self.strategy {
                 RoutingStrategy::Priority => healthy.first().copied(),
@@ -129,7 +160,11 @@ impl Router {
     }
 
     fn round_robin(&mut self, pool: &[usize]) -> Option<usize> {
-        let chosen = pool.iter().copied().find(|&b| b >= self.cursor).or_else(|| pool.first().copied())?;
+        let chosen = pool
+            .iter()
+            .copied()
+            .find(|&b| b >= self.cursor)
+            .or_else(|| pool.first().copied())?;
         self.cursor = chosen + 1;
         Some(chosen)
     }
@@ -138,12 +173,18 @@ impl Router {
         let mut scores = Vec::with_capacity(pool.len());
         for &b in pool {
             let f = facts.get(b)?;
-            let Some(load) = f.load else { return self.round_robin(pool) };
+            let Some(load) = f.load else {
+                return self.round_robin(pool);
+            };
             let pending = f64::from(self.picks_since_reading.get(b).copied().unwrap_or(0));
             scores.push((b, (load + pending) / f64::from(f.weight.max(1))));
         }
         let best = scores.iter().map(|&(_, s)| s).fold(f64::INFINITY, f64::min);
-        let ties: Vec<usize> = scores.iter().filter(|&&(_, s)| s <= best).map(|&(b, _)| b).collect();
+        let ties: Vec<usize> = scores
+            .iter()
+            .filter(|&&(_, s)| s <= best)
+            .map(|&(b, _)| b)
+            .collect();
         self.round_robin(&ties)
     }
 }
@@ -166,10 +207,18 @@ fn weighted(pool: &[usize], facts: &[Facts], rng: &mut Rng) -> Option<usize> {
 mod tests {
     use super::*;
 
-    const C: CooldownSettings = CooldownSettings { base_ms: 5000, max_ms: 60_000, probe_health: false };
+    const C: CooldownSettings = CooldownSettings {
+        base_ms: 5000,
+        max_ms: 60_000,
+        probe_health: false,
+    };
 
     fn facts(weights: &[u32], loads: &[Option<f64>]) -> Vec<Facts> {
-        weights.iter().zip(loads).map(|(&weight, &load)| Facts { weight, load }).collect()
+        weights
+            .iter()
+            .zip(loads)
+            .map(|(&weight, &load)| Facts { weight, load })
+            .collect()
     }
 
     fn counts(r: &mut Router, n: usize, f: &[Facts]) -> Vec<usize> {
@@ -259,6 +308,9 @@ mod tests {
         assert!(c[1] > c[0], "{c:?}");
         // Unknown load: round-robin.
         let mut r = Router::new(RoutingStrategy::LeastLoaded, 2, 0);
-        assert_eq!(counts(&mut r, 10, &facts(&[1, 1], &[Some(0.0), None])), vec![5, 5]);
+        assert_eq!(
+            counts(&mut r, 10, &facts(&[1, 1], &[Some(0.0), None])),
+            vec![5, 5]
+        );
     }
 }

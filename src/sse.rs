@@ -128,12 +128,18 @@ mod tests {
 
     #[test]
     fn any_split_gives_the_same_events() {
-        let input = "data: héllo wörld 🦀\r\n\r\n: ping\n\ndata: a\rdata: b\r\r\ndata: [DONE]\r\n\r\n".as_bytes();
+        let input =
+            "data: héllo wörld 🦀\r\n\r\n: ping\n\ndata: a\rdata: b\r\r\ndata: [DONE]\r\n\r\n"
+                .as_bytes();
         let whole = events(&[input]);
         assert_eq!(whole, vec!["héllo wörld 🦀", "a\nb", "[DONE]"]);
         for i in 0..=input.len() {
             for j in i..=input.len() {
-                assert_eq!(events(&[&input[..i], &input[i..j], &input[j..]]), whole, "split at {i},{j}");
+                assert_eq!(
+                    events(&[&input[..i], &input[i..j], &input[j..]]),
+                    whole,
+                    "split at {i},{j}"
+                );
             }
         }
         let bytewise: Vec<&[u8]> = input.chunks(1).collect();

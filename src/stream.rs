@@ -42,8 +42,16 @@ pub struct Assembler {
 impl Assembler {
     pub fn new(opts: DecodeOptions) -> Assembler {
         let think = opts.split_reasoning.then(ThinkFilter::default);
-        let tool_text = (opts.recover_tool_calls && opts.names.offered()).then(ToolTextHold::default);
-        Assembler { opts, raw: RawAnswer::default(), think, tool_text, done: false, failed: None }
+        let tool_text =
+            (opts.recover_tool_calls && opts.names.offered()).then(ToolTextHold::default);
+        Assembler {
+            opts,
+            raw: RawAnswer::default(),
+            think,
+            tool_text,
+            done: false,
+            failed: None,
+        }
     }
 
     pub fn options(&self) -> &DecodeOptions {
@@ -69,7 +77,9 @@ impl Assembler {
             Err(e) => {
                 self.failed = Some(Error {
                     body: Some(errors::kept_body(data.as_bytes())),
-                    ..Error::malformed(format!("the stream sent an event that is not a chat chunk ({e})"))
+                    ..Error::malformed(format!(
+                        "the stream sent an event that is not a chat chunk ({e})"
+                    ))
                 });
                 return;
             }
@@ -88,7 +98,12 @@ impl Assembler {
             self.raw.usage = Some(u.into_usage());
         }
         // One answer per request (`n` is never sent); other indices are ignored.
-        for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
+        for choice in chunk
+            .choices
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.index.unwrap_or(0) == 0)
+        {
             if let Some(delta) = choice.delta {
                 self.on_delta(delta, out);
             }
@@ -99,19 +114,28 @@ impl Assembler {
     }
 
     fn on_delta(&mut self, delta: WireMessage, out: &mut Vec<StreamEvent>) {
-        for text in [delta.reasoning, delta.reasoning_content].into_iter().flatten() {
+        for text in [delta.reasoning, delta.reasoning_content]
+            .into_iter()
+            .flatten()
+        {
             if !text.is_empty() {
                 // vLLM 0.10 sent the same text in both fields: count it once.
                 if delta_is_duplicate(&self.raw.reasoning, &text, out) {
                     continue;
                 }
-                self.raw.reasoning.get_or_insert_with(String::new).push_str(&text);
+                self.raw
+                    .reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(&text);
                 out.push(StreamEvent::Reasoning(text));
             }
         }
         if let Some(text) = response::content_text(delta.content) {
             if !text.is_empty() {
-                self.raw.content.get_or_insert_with(String::new).push_str(&text);
+                self.raw
+                    .content
+                    .get_or_insert_with(String::new)
+                    .push_str(&text);
                 let pieces = match &mut self.think {
                     Some(f) => f.push(&text),
                     None => vec![Piece::Content(text)],
@@ -127,13 +151,21 @@ impl Assembler {
                 slot.id.clone_from(&id);
             }
             let function = call.function;
-            let name = function.as_ref().and_then(|f| f.name.clone()).filter(|n| !n.is_empty());
+            let name = function
+                .as_ref()
+                .and_then(|f| f.name.clone())
+                .filter(|n| !n.is_empty());
             if slot.name.is_none() {
                 slot.name.clone_from(&name);
             }
             // `arguments: null` mid-stream (vLLM#9693) is an empty fragment.
-            let fragment = response::arguments_text(function.and_then(|f| f.arguments).filter(|a| !a.is_null())).unwrap_or_default();
-            slot.arguments.get_or_insert_with(String::new).push_str(&fragment);
+            let fragment = response::arguments_text(
+                function.and_then(|f| f.arguments).filter(|a| !a.is_null()),
+            )
+            .unwrap_or_default();
+            slot.arguments
+                .get_or_insert_with(String::new)
+                .push_str(&fragment);
             out.push(StreamEvent::ToolCall(ToolCallDelta {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 id,
@@ -181,7 +213,10 @@ impl Assembler {
 
     /// The answer so far as a response record (no JSON check), for errors.
     pub fn partial(&self, served: &Served, ids: &mut dyn IdSource) -> ChatResponse {
-        let opts = DecodeOptions { json: response::JsonExpectation::None, ..self.opts.clone() };
+        let opts = DecodeOptions {
+            json: response::JsonExpectation::None,
+            ..self.opts.clone()
+        };
         match response::decode(self.raw.clone(), &opts, ids, served) {
             Ok(r) => r,
             Err(e) => e.partial.unwrap_or_else(|| unreachable_partial(served)),
@@ -190,8 +225,17 @@ impl Assembler {
 
     /// Ends the stream (input exhausted or cut). Flushes held text into `out` and returns the
     /// final response, or the error with the partial response.
-    pub fn finish(&mut self, served: &Served, ids: &mut dyn IdSource, out: &mut Vec<StreamEvent>) -> Result<ChatResponse, Error> {
-        let pieces = self.think.as_mut().map(ThinkFilter::finish).unwrap_or_default();
+    pub fn finish(
+        &mut self,
+        served: &Served,
+        ids: &mut dyn IdSource,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<ChatResponse, Error> {
+        let pieces = self
+            .think
+            .as_mut()
+            .map(ThinkFilter::finish)
+            .unwrap_or_default();
         self.emit(pieces, out);
         if let Some(failed) = self.failed.take() {
             self.flush_held(out);
@@ -199,7 +243,10 @@ impl Assembler {
         }
         if !self.done && self.raw.finish_reason.is_none() {
             self.flush_held(out);
-            let e = Error::new(ErrorCode::Truncated, "the stream ended before the server finished (no [DONE] and no finish reason)");
+            let e = Error::new(
+                ErrorCode::Truncated,
+                "the stream ended before the server finished (no [DONE] and no finish reason)",
+            );
             return Err(self.failure(e, served, ids));
         }
         let result = response::decode(self.raw.clone(), &self.opts, ids, served);
@@ -220,7 +267,10 @@ impl Assembler {
                         arguments: c.arguments.clone(),
                     }));
                 }
-                let extra = r.content.as_deref().and_then(|c| c.strip_prefix(hold.released.trim()));
+                let extra = r
+                    .content
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix(hold.released.trim()));
                 if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
                     out.push(StreamEvent::Content(extra.to_string()));
                 }
@@ -233,7 +283,12 @@ impl Assembler {
     /// Wraps a failure with what arrived so far.
     pub fn failure(&self, error: Error, served: &Served, ids: &mut dyn IdSource) -> Error {
         let partial = self.partial(served, ids);
-        Error { backend: Some(served.backend.to_string()), attempts: served.attempts, ..error }.with_partial(partial)
+        Error {
+            backend: Some(served.backend.to_string()),
+            attempts: served.attempts,
+            ..error
+        }
+        .with_partial(partial)
     }
 
     fn flush_held(&mut self, out: &mut Vec<StreamEvent>) {
@@ -247,7 +302,8 @@ impl Assembler {
 }
 
 fn delta_is_duplicate(so_far: &Option<String>, text: &str, out: &[StreamEvent]) -> bool {
-    matches!(out.last(), Some(StreamEvent::Reasoning(last)) if last == text) && so_far.as_deref().is_some_and(|s| s.ends_with(text))
+    matches!(out.last(), Some(StreamEvent::Reasoning(last)) if last == text)
+        && so_far.as_deref().is_some_and(|s| s.ends_with(text))
 }
 
 fn unreachable_partial(served: &Served) -> ChatResponse {
@@ -305,7 +361,11 @@ impl ToolTextHold {
         let cut = if at_start && matches!(first, Some('{') | Some('[')) {
             Some(candidate.len() - candidate.trim_start().len())
         } else {
-            MARKERS.iter().filter_map(|m| candidate.find(m)).min().or_else(|| partial_marker(&candidate))
+            MARKERS
+                .iter()
+                .filter_map(|m| candidate.find(m))
+                .min()
+                .or_else(|| partial_marker(&candidate))
         };
         match cut {
             Some(i) => {
@@ -325,7 +385,16 @@ impl ToolTextHold {
 fn partial_marker(text: &str) -> Option<usize> {
     MARKERS
         .iter()
-        .filter_map(|m| (1..m.len()).rev().find(|&n| text.len() >= n && text.is_char_boundary(text.len() - n) && m.starts_with(&text[text.len() - n..])).map(|n| text.len() - n))
+        .filter_map(|m| {
+            (1..m.len())
+                .rev()
+                .find(|&n| {
+                    text.len() >= n
+                        && text.is_char_boundary(text.len() - n)
+                        && m.starts_with(&text[text.len() - n..])
+                })
+                .map(|n| text.len() - n)
+        })
         .min()
 }
 
@@ -337,10 +406,18 @@ mod tests {
     use crate::tool_calls::CountingIds;
     use crate::types::*;
 
-    const SERVED: Served = Served { backend: "b", requested_model: "m", attempts: 1 };
+    const SERVED: Served = Served {
+        backend: "b",
+        requested_model: "m",
+        attempts: 1,
+    };
 
     /// Runs a raw SSE body through parser + assembler in the given chunking.
-    fn run(req: &ChatRequest, body: &[u8], chunks: &[usize]) -> (Vec<StreamEvent>, Result<ChatResponse, Error>) {
+    fn run(
+        req: &ChatRequest,
+        body: &[u8],
+        chunks: &[usize],
+    ) -> (Vec<StreamEvent>, Result<ChatResponse, Error>) {
         let mut a = Assembler::new(DecodeOptions::for_request(req));
         let mut p = SseParser::new();
         let mut events = Vec::new();
@@ -357,7 +434,11 @@ mod tests {
     }
 
     fn sse(chunks: &[&str]) -> Vec<u8> {
-        chunks.iter().map(|c| format!("data: {c}\n\n")).collect::<String>().into_bytes()
+        chunks
+            .iter()
+            .map(|c| format!("data: {c}\n\n"))
+            .collect::<String>()
+            .into_bytes()
     }
 
     #[test]
@@ -370,16 +451,29 @@ mod tests {
             "[DONE]",
         ]);
         let (events, r) = run(&request(vec![user("x")]), &body, &[]);
-        assert_eq!(events, vec![StreamEvent::Content("Hel".into()), StreamEvent::Content("lo".into())]);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Content("Hel".into()),
+                StreamEvent::Content("lo".into())
+            ]
+        );
         let r = r.unwrap();
-        assert_eq!((r.content.as_deref(), r.model.as_str()), (Some("Hello"), "m1"));
+        assert_eq!(
+            (r.content.as_deref(), r.model.as_str()),
+            (Some("Hello"), "m1")
+        );
         assert_eq!(r.usage.unwrap().total_tokens, 5);
         assert_eq!(r.finish_reason, Some(FinishReason::Stop));
     }
 
     fn tools_request() -> ChatRequest {
         let mut r = request(vec![user("x")]);
-        r.tools = vec![ToolDefinition { name: "fs/read".into(), description: None, parameters: None }];
+        r.tools = vec![ToolDefinition {
+            name: "fs/read".into(),
+            description: None,
+            parameters: None,
+        }];
         r
     }
 
@@ -398,13 +492,26 @@ mod tests {
         assert_eq!(
             r.tool_calls,
             vec![
-                ToolCall { id: "call_a".into(), name: "fs/read".into(), arguments: "{\"path\": \"/x\"}".into() },
-                ToolCall { id: "call_b".into(), name: "fs/read".into(), arguments: "{}".into() },
+                ToolCall {
+                    id: "call_a".into(),
+                    name: "fs/read".into(),
+                    arguments: "{\"path\": \"/x\"}".into()
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "fs/read".into(),
+                    arguments: "{}".into()
+                },
             ]
         );
         assert_eq!(
             events[0],
-            StreamEvent::ToolCall(ToolCallDelta { index: 0, id: Some("call_a".into()), name: Some("fs/read".into()), arguments: String::new() })
+            StreamEvent::ToolCall(ToolCallDelta {
+                index: 0,
+                id: Some("call_a".into()),
+                name: Some("fs/read".into()),
+                arguments: String::new()
+            })
         );
         let sglang = sse(&[
             r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"s1","function":{"name":"fs__read","arguments":"{\"pa"}}]}}]}"#,
@@ -413,7 +520,14 @@ mod tests {
             "[DONE]",
         ]);
         let r = run(&tools_request(), &sglang, &[]).1.unwrap();
-        assert_eq!(r.tool_calls, vec![ToolCall { id: "s1".into(), name: "fs/read".into(), arguments: "{\"path\": 1}".into() }]);
+        assert_eq!(
+            r.tool_calls,
+            vec![ToolCall {
+                id: "s1".into(),
+                name: "fs/read".into(),
+                arguments: "{\"path\": 1}".into()
+            }]
+        );
     }
 
     #[test]
@@ -450,8 +564,16 @@ mod tests {
         assert_eq!(e.code, ErrorCode::Truncated);
         assert_eq!(e.partial.unwrap().content.as_deref(), Some("cut"));
         // A finish reason without [DONE] is a complete answer.
-        let body = sse(&[r#"{"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}"#]);
-        assert_eq!(run(&request(vec![user("x")]), &body, &[]).1.unwrap().content.as_deref(), Some("ok"));
+        let body =
+            sse(&[r#"{"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}"#]);
+        assert_eq!(
+            run(&request(vec![user("x")]), &body, &[])
+                .1
+                .unwrap()
+                .content
+                .as_deref(),
+            Some("ok")
+        );
     }
 
     #[test]
@@ -467,14 +589,37 @@ mod tests {
         assert_eq!(r.reasoning.as_deref(), Some("plan"));
         assert_eq!(r.content.as_deref(), Some("Calling."));
         assert_eq!(r.tool_calls.len(), 1);
-        let text: String = events.iter().filter_map(|e| if let StreamEvent::Content(c) = e { Some(c.as_str()) } else { None }).collect();
+        let text: String = events
+            .iter()
+            .filter_map(|e| {
+                if let StreamEvent::Content(c) = e {
+                    Some(c.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(text, "Calling. ");
-        assert!(events.iter().any(|e| matches!(e, StreamEvent::ToolCall(d) if d.name.as_deref() == Some("fs/read"))));
+        assert!(events.iter().any(
+            |e| matches!(e, StreamEvent::ToolCall(d) if d.name.as_deref() == Some("fs/read"))
+        ));
         // Held text that is not a call is released at the end.
-        let body = sse(&[r#"{"choices":[{"index":0,"delta":{"content":"Use <tool_call> tags"},"finish_reason":"stop"}]}"#, "[DONE]"]);
+        let body = sse(&[
+            r#"{"choices":[{"index":0,"delta":{"content":"Use <tool_call> tags"},"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ]);
         let (events, r) = run(&tools_request(), &body, &[]);
         assert_eq!(r.unwrap().content.as_deref(), Some("Use <tool_call> tags"));
-        let text: String = events.iter().filter_map(|e| if let StreamEvent::Content(c) = e { Some(c.as_str()) } else { None }).collect();
+        let text: String = events
+            .iter()
+            .filter_map(|e| {
+                if let StreamEvent::Content(c) = e {
+                    Some(c.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(text, "Use <tool_call> tags");
     }
 
@@ -488,10 +633,17 @@ mod tests {
             r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
             "[DONE]",
         ]);
-        let body = String::from_utf8(body).unwrap().replace("\n\n", "\r\n\r\n").into_bytes();
+        let body = String::from_utf8(body)
+            .unwrap()
+            .replace("\n\n", "\r\n\r\n")
+            .into_bytes();
         let whole = run(&tools_request(), &body, &[]).1.unwrap();
         for i in 0..body.len() {
-            assert_eq!(run(&tools_request(), &body, &[i]).1.unwrap(), whole, "split at {i}");
+            assert_eq!(
+                run(&tools_request(), &body, &[i]).1.unwrap(),
+                whole,
+                "split at {i}"
+            );
         }
         // Pseudo-random chunkings (xorshift; deterministic).
         let mut seed = 0x9e3779b97f4a7c15u64;
@@ -504,7 +656,11 @@ mod tests {
                     (seed % 40) as usize
                 })
                 .collect();
-            assert_eq!(run(&tools_request(), &body, &chunks).1.unwrap(), whole, "{chunks:?}");
+            assert_eq!(
+                run(&tools_request(), &body, &chunks).1.unwrap(),
+                whole,
+                "{chunks:?}"
+            );
         }
     }
 }

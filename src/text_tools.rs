@@ -36,14 +36,19 @@ fn hermes(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, String)
         let body_start = open + TOOL_OPEN.len();
         // A missing close tag at the very end is common when generation stops on it.
         let (body, next) = match content[body_start..].find(TOOL_CLOSE) {
-            Some(end) => (&content[body_start..body_start + end], body_start + end + TOOL_CLOSE.len()),
+            Some(end) => (
+                &content[body_start..body_start + end],
+                body_start + end + TOOL_CLOSE.len(),
+            ),
             None => (&content[body_start..], content.len()),
         };
         let body = body.trim();
         let parsed = if body.starts_with("<function=") {
             qwen_xml(body).map(|c| vec![c])
         } else {
-            json_calls(body).filter(|(_, used)| body[*used..].trim().is_empty()).map(|(c, _)| c)
+            json_calls(body)
+                .filter(|(_, used)| body[*used..].trim().is_empty())
+                .map(|(c, _)| c)
         };
         calls.extend(parsed?);
         cursor = next;
@@ -68,16 +73,28 @@ fn qwen_xml(body: &str) -> Option<RawToolCall> {
         let key_end = after_p.find('>')?;
         let key = after_p[..key_end].trim().to_string();
         let value_and_rest = &after_p[key_end + 1..];
-        let value_end = value_and_rest.find("</parameter>").unwrap_or(value_and_rest.len());
+        let value_end = value_and_rest
+            .find("</parameter>")
+            .unwrap_or(value_and_rest.len());
         let raw = value_and_rest[..value_end].trim_matches('\n');
         let value = match serde_json::from_str::<Value>(raw.trim()) {
-            Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Object(_) | Value::Array(_) | Value::Null)) => v,
+            Ok(
+                v @ (Value::Number(_)
+                | Value::Bool(_)
+                | Value::Object(_)
+                | Value::Array(_)
+                | Value::Null),
+            ) => v,
             _ => Value::String(raw.to_string()),
         };
         args.insert(key, value);
         inner = &value_and_rest[(value_end + "</parameter>".len()).min(value_and_rest.len())..];
     }
-    Some(RawToolCall { id: None, name: Some(name), arguments: Some(Value::Object(args).to_string()) })
+    Some(RawToolCall {
+        id: None,
+        name: Some(name),
+        arguments: Some(Value::Object(args).to_string()),
+    })
 }
 
 /// `[TOOL_CALLS][{..}]`, `[TOOL_CALLS]name{..}` or `[TOOL_CALLS]name[ARGS]{..}` (repeatable).
@@ -100,7 +117,11 @@ fn mistral(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, String
                 args_text = a;
             }
             let (value, used) = first_json(args_text)?;
-            calls.push(RawToolCall { id: None, name: Some(name.to_string()), arguments: Some(value.to_string()) });
+            calls.push(RawToolCall {
+                id: None,
+                name: Some(name.to_string()),
+                arguments: Some(value.to_string()),
+            });
             text = args_text[used..].trim_start();
         }
     }
@@ -117,7 +138,10 @@ fn python_tag(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, Str
     while text.starts_with('{') || text.starts_with('[') {
         let (found, used) = json_calls(text)?;
         calls.extend(found);
-        text = text[used..].trim_start().trim_start_matches(';').trim_start();
+        text = text[used..]
+            .trim_start()
+            .trim_start_matches(';')
+            .trim_start();
     }
     let text = text.strip_prefix("<|eom_id|>").unwrap_or(text);
     accept(calls, format!("{}{}", &content[..start], text), names)
@@ -141,7 +165,10 @@ fn bare_json(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, Stri
 fn json_calls(text: &str) -> Option<(Vec<RawToolCall>, usize)> {
     let (value, used) = first_json(text)?;
     let calls = match value {
-        Value::Array(items) => items.into_iter().map(call_from_json).collect::<Option<Vec<_>>>()?,
+        Value::Array(items) => items
+            .into_iter()
+            .map(call_from_json)
+            .collect::<Option<Vec<_>>>()?,
         object @ Value::Object(_) => vec![call_from_json(object)?],
         _ => return None,
     };
@@ -157,9 +184,13 @@ fn first_json(text: &str) -> Option<(Value, usize)> {
 /// `{"name": N, "arguments"|"parameters": A}` in the spellings models use (AIOS accepts
 /// `function_name` / `tool_name` too; OpenAI-style `{"function": {...}}` also occurs).
 fn call_from_json(value: Value) -> Option<RawToolCall> {
-    let Value::Object(mut obj) = value else { return None };
+    let Value::Object(mut obj) = value else {
+        return None;
+    };
     if let Some(Value::Object(function)) = obj.remove("function") {
-        let id = obj.remove("id").and_then(|v| v.as_str().map(str::to_string));
+        let id = obj
+            .remove("id")
+            .and_then(|v| v.as_str().map(str::to_string));
         let mut call = call_from_json(Value::Object(function))?;
         call.id = call.id.or(id);
         return Some(call);
@@ -167,18 +198,32 @@ fn call_from_json(value: Value) -> Option<RawToolCall> {
     let name = ["name", "function_name", "tool_name"]
         .iter()
         .find_map(|k| obj.get(*k).and_then(Value::as_str).map(str::to_string))?;
-    let arguments = ["arguments", "parameters", "args"].iter().find_map(|k| obj.remove(*k));
+    let arguments = ["arguments", "parameters", "args"]
+        .iter()
+        .find_map(|k| obj.remove(*k));
     let arguments = match arguments {
         Some(Value::String(s)) => s,
         Some(v) => v.to_string(),
         None => "{}".to_string(),
     };
     let id = obj.get("id").and_then(Value::as_str).map(str::to_string);
-    Some(RawToolCall { id, name: Some(name), arguments: Some(arguments) })
+    Some(RawToolCall {
+        id,
+        name: Some(name),
+        arguments: Some(arguments),
+    })
 }
 
-fn accept(calls: Vec<RawToolCall>, rest: String, names: &ToolNames) -> Option<(Vec<RawToolCall>, String)> {
-    if calls.is_empty() || !calls.iter().all(|c| c.name.as_deref().is_some_and(|n| names.lookup(n).is_some())) {
+fn accept(
+    calls: Vec<RawToolCall>,
+    rest: String,
+    names: &ToolNames,
+) -> Option<(Vec<RawToolCall>, String)> {
+    if calls.is_empty()
+        || !calls
+            .iter()
+            .all(|c| c.name.as_deref().is_some_and(|n| names.lookup(n).is_some()))
+    {
         return None;
     }
     Some((calls, rest.trim().to_string()))
@@ -190,12 +235,17 @@ mod tests {
     use crate::types::ToolDefinition;
 
     fn names() -> ToolNames {
-        let t = |n: &str| ToolDefinition { name: n.into(), description: None, parameters: None };
+        let t = |n: &str| ToolDefinition {
+            name: n.into(),
+            description: None,
+            parameters: None,
+        };
         ToolNames::new(&[t("get_weather"), t("fs/read")])
     }
 
     fn found(content: &str) -> (Vec<(String, String)>, String) {
-        let (calls, rest) = recover(content, &names()).unwrap_or_else(|| panic!("nothing recovered from {content:?}"));
+        let (calls, rest) = recover(content, &names())
+            .unwrap_or_else(|| panic!("nothing recovered from {content:?}"));
         let calls = calls
             .into_iter()
             .map(|c| {
@@ -211,7 +261,10 @@ mod tests {
         let (calls, rest) = found(
             "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
         );
-        assert_eq!(calls, vec![("get_weather".into(), r#"{"city":"Paris"}"#.into())]);
+        assert_eq!(
+            calls,
+            vec![("get_weather".into(), r#"{"city":"Paris"}"#.into())]
+        );
         assert_eq!(rest, "Let me check.");
         let (calls, rest) = found(
             "<tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"A\"}}</tool_call>\n<tool_call>{\"name\":\"fs__read\",\"arguments\":\"{\\\"path\\\":\\\"/x\\\"}\"}</tool_call>",
@@ -229,29 +282,52 @@ mod tests {
         let (calls, rest) = found(
             "<tool_call>\n<function=get_weather>\n<parameter=city>\nNew York\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>",
         );
-        assert_eq!(calls, vec![("get_weather".into(), r#"{"city":"New York","days":3}"#.into())]);
+        assert_eq!(
+            calls,
+            vec![(
+                "get_weather".into(),
+                r#"{"city":"New York","days":3}"#.into()
+            )]
+        );
         assert_eq!(rest, "");
     }
 
     #[test]
     fn llama3_python_tag_and_bare_json() {
-        let (calls, _) = found("<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}<|eom_id|>");
-        assert_eq!(calls, vec![("get_weather".into(), r#"{"city":"Oslo"}"#.into())]);
-        let (calls, _) = found("{\"type\": \"function\", \"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}");
+        let (calls, _) = found(
+            "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}<|eom_id|>",
+        );
+        assert_eq!(
+            calls,
+            vec![("get_weather".into(), r#"{"city":"Oslo"}"#.into())]
+        );
+        let (calls, _) = found(
+            "{\"type\": \"function\", \"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}",
+        );
         assert_eq!(calls[0].1, r#"{"city":"Rome"}"#);
-        let (calls, _) = found("```json\n[{\"name\":\"get_weather\",\"parameters\":{}},{\"function_name\":\"fs/read\",\"arguments\":{\"path\":\"a\"}}]\n```");
+        let (calls, _) = found(
+            "```json\n[{\"name\":\"get_weather\",\"parameters\":{}},{\"function_name\":\"fs/read\",\"arguments\":{\"path\":\"a\"}}]\n```",
+        );
         assert_eq!(calls.len(), 2);
-        let (calls, _) = found("{\"function\": {\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\":\\\"B\\\"}\"}}");
+        let (calls, _) = found(
+            "{\"function\": {\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\":\\\"B\\\"}\"}}",
+        );
         assert_eq!(calls[0].1, r#"{"city":"B"}"#);
     }
 
     #[test]
     fn mistral_forms() {
-        let (calls, rest) = found("[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Lyon\"}}]");
+        let (calls, rest) =
+            found("[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Lyon\"}}]");
         assert_eq!((calls[0].0.as_str(), rest.as_str()), ("get_weather", ""));
         let (calls, _) = found("[TOOL_CALLS]get_weather{\"city\": \"Nice\"}");
-        assert_eq!(calls, vec![("get_weather".into(), r#"{"city":"Nice"}"#.into())]);
-        let (calls, _) = found("[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Metz\"}[TOOL_CALLS]fs/read[ARGS]{\"path\":\"p\"}");
+        assert_eq!(
+            calls,
+            vec![("get_weather".into(), r#"{"city":"Nice"}"#.into())]
+        );
+        let (calls, _) = found(
+            "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Metz\"}[TOOL_CALLS]fs/read[ARGS]{\"path\":\"p\"}",
+        );
         assert_eq!(calls.len(), 2);
     }
 
@@ -269,6 +345,12 @@ mod tests {
         ] {
             assert!(recover(text, &n).is_none(), "{text:?}");
         }
-        assert!(recover("<tool_call>{\"name\":\"get_weather\"}</tool_call>", &ToolNames::default()).is_none());
+        assert!(
+            recover(
+                "<tool_call>{\"name\":\"get_weather\"}</tool_call>",
+                &ToolNames::default()
+            )
+            .is_none()
+        );
     }
 }

@@ -13,7 +13,12 @@ pub struct ToolNames {
 
 impl ToolNames {
     pub fn new(tools: &[ToolDefinition]) -> ToolNames {
-        ToolNames { names: tools.iter().map(|t| (to_wire(&t.name), t.name.clone())).collect() }
+        ToolNames {
+            names: tools
+                .iter()
+                .map(|t| (to_wire(&t.name), t.name.clone()))
+                .collect(),
+        }
     }
 
     /// True when the request offered tools.
@@ -81,7 +86,10 @@ pub enum Decoded {
 /// duplicate of its own tail (vLLM#51697) is cut to the object; anything else — invalid
 /// JSON, `null`, arrays, numbers — makes the call invalid, keeping the raw text.
 pub fn decode(raw: RawToolCall, names: &ToolNames, ids: &mut dyn IdSource) -> Decoded {
-    let id = raw.id.filter(|id| !id.is_empty()).unwrap_or_else(|| ids.next_id());
+    let id = raw
+        .id
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| ids.next_id());
     let name = names.to_caller(raw.name.as_deref().unwrap_or_default());
     let raw_text = raw.arguments.unwrap_or_default();
     if name.is_empty() {
@@ -93,8 +101,17 @@ pub fn decode(raw: RawToolCall, names: &ToolNames, ids: &mut dyn IdSource) -> De
         });
     }
     match arguments_object(&raw_text) {
-        Ok(arguments) => Decoded::Valid(ToolCall { id, name, arguments }),
-        Err(error) => Decoded::Invalid(InvalidToolCall { id, name, raw_arguments: raw_text, error }),
+        Ok(arguments) => Decoded::Valid(ToolCall {
+            id,
+            name,
+            arguments,
+        }),
+        Err(error) => Decoded::Invalid(InvalidToolCall {
+            id,
+            name,
+            raw_arguments: raw_text,
+            error,
+        }),
     }
 }
 
@@ -108,13 +125,24 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
         Ok(Value::Object(_)) => Ok(trimmed.to_string()),
         Ok(Value::String(inner)) => match serde_json::from_str::<Value>(inner.trim()) {
             Ok(Value::Object(_)) => Ok(inner.trim().to_string()),
-            _ => Err(format!("arguments are a JSON string, not an object: {}", preview(trimmed))),
+            _ => Err(format!(
+                "arguments are a JSON string, not an object: {}",
+                preview(trimmed)
+            )),
         },
         Ok(Value::Null) => Err("arguments are null, not a JSON object".into()),
-        Ok(other) => Err(format!("arguments are a JSON {}, not an object", kind_of(&other))),
+        Ok(other) => Err(format!(
+            "arguments are a JSON {}, not an object",
+            kind_of(&other)
+        )),
         Err(parse_error) => repair_duplicated_tail(trimmed)
             .map(str::to_string)
-            .ok_or_else(|| format!("arguments are not valid JSON ({parse_error}): {}", preview(trimmed))),
+            .ok_or_else(|| {
+                format!(
+                    "arguments are not valid JSON ({parse_error}): {}",
+                    preview(trimmed)
+                )
+            }),
     }
 }
 
@@ -143,7 +171,11 @@ fn kind_of(v: &Value) -> &'static str {
 
 fn preview(text: &str) -> String {
     let cut = crate::errors::truncate(text, 120);
-    if cut.len() < text.len() { format!("{cut}…") } else { cut.to_string() }
+    if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -159,7 +191,11 @@ mod tests {
     }
 
     fn raw(name: &str, args: Option<&str>) -> RawToolCall {
-        RawToolCall { id: Some("c1".into()), name: Some(name.into()), arguments: args.map(Into::into) }
+        RawToolCall {
+            id: Some("c1".into()),
+            name: Some(name.into()),
+            arguments: args.map(Into::into),
+        }
     }
 
     #[test]
@@ -178,11 +214,22 @@ mod tests {
         assert_eq!(arguments_object("").unwrap(), "{}");
         assert_eq!(arguments_object(r#""{\"a\":1}""#).unwrap(), r#"{"a":1}"#);
         assert_eq!(arguments_object(r#"{"a":1}{"a":1}"#).unwrap(), r#"{"a":1}"#);
-        assert_eq!(arguments_object(r#"{"city":"Paris"}"}"#).unwrap(), r#"{"city":"Paris"}"#);
+        assert_eq!(
+            arguments_object(r#"{"city":"Paris"}"}"#).unwrap(),
+            r#"{"city":"Paris"}"#
+        );
         assert!(arguments_object("null").unwrap_err().contains("null"));
         assert!(arguments_object("[1]").unwrap_err().contains("array"));
-        assert!(arguments_object(r#""just text""#).unwrap_err().contains("JSON string"));
-        assert!(arguments_object(r#"{"a":"#).unwrap_err().contains("not valid JSON"));
+        assert!(
+            arguments_object(r#""just text""#)
+                .unwrap_err()
+                .contains("JSON string")
+        );
+        assert!(
+            arguments_object(r#"{"a":"#)
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
         // A different object after the first is not a duplicate: refuse rather than guess.
         assert!(arguments_object(r#"{"a":1}{"b":2}"#).is_err());
     }
@@ -190,19 +237,40 @@ mod tests {
     #[test]
     fn decode_keeps_invalid_calls_and_generates_ids() {
         let mut ids = CountingIds::default();
-        let d = decode(raw("fs__read", Some(r#"{"path":"/x"}"#)), &names(), &mut ids);
+        let d = decode(
+            raw("fs__read", Some(r#"{"path":"/x"}"#)),
+            &names(),
+            &mut ids,
+        );
         assert_eq!(
             d,
-            Decoded::Valid(ToolCall { id: "c1".into(), name: "fs/read".into(), arguments: r#"{"path":"/x"}"#.into() })
+            Decoded::Valid(ToolCall {
+                id: "c1".into(),
+                name: "fs/read".into(),
+                arguments: r#"{"path":"/x"}"#.into()
+            })
         );
-        let d = decode(RawToolCall { id: Some(String::new()), ..raw("fs__read", Some("null")) }, &names(), &mut ids);
+        let d = decode(
+            RawToolCall {
+                id: Some(String::new()),
+                ..raw("fs__read", Some("null"))
+            },
+            &names(),
+            &mut ids,
+        );
         match d {
             Decoded::Invalid(c) => {
-                assert_eq!((c.id.as_str(), c.name.as_str(), c.raw_arguments.as_str()), ("call_0", "fs/read", "null"));
+                assert_eq!(
+                    (c.id.as_str(), c.name.as_str(), c.raw_arguments.as_str()),
+                    ("call_0", "fs/read", "null")
+                );
                 assert!(c.error.contains("null"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode(raw("", Some("{}")), &names(), &mut ids), Decoded::Invalid(_)));
+        assert!(matches!(
+            decode(raw("", Some("{}")), &names(), &mut ids),
+            Decoded::Invalid(_)
+        ));
     }
 }

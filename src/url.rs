@@ -49,7 +49,9 @@ impl BaseUrl {
             ));
         };
         if rest.contains(['?', '#']) {
-            return Err(format!("base URL `{text}` must not have a query or fragment"));
+            return Err(format!(
+                "base URL `{text}` must not have a query or fragment"
+            ));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -93,7 +95,8 @@ impl std::fmt::Display for BaseUrl {
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 fn validate_authority(authority: &str) -> Result<(), String> {
@@ -103,7 +106,11 @@ fn validate_authority(authority: &str) -> Result<(), String> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let end = rest.find(']').ok_or("unclosed `[` in IPv6 host")?;
         let host = &rest[..end];
-        if host.is_empty() || !host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err(format!("invalid IPv6 host `[{host}]`"));
         }
         let after = &rest[end + 1..];
@@ -123,7 +130,9 @@ fn validate_authority(authority: &str) -> Result<(), String> {
         return Err("no host".into());
     }
     if !authority.starts_with('[')
-        && !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
     {
         return Err(format!("invalid host `{host}`"));
     }

@@ -3,8 +3,8 @@
 
 mod support;
 
-use llm_core_host::types::*;
 use llm_core_host::HostOptions;
+use llm_core_host::types::*;
 use replay_server::{ReplayServer, Reply};
 use serde_json::json;
 use std::time::Duration;
@@ -24,7 +24,11 @@ async fn sends_an_openai_request_with_only_the_fields_set() {
     assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", CHAT));
     assert_eq!(sent.header("authorization"), Some("Bearer sk-1234"));
     assert_eq!(sent.header("content-type"), Some("application/json"));
-    assert!(sent.header("user-agent").unwrap().starts_with("aios-llm-core/0.1"));
+    assert!(
+        sent.header("user-agent")
+            .unwrap()
+            .starts_with("aios-llm-core/0.1")
+    );
     assert_eq!(
         sent.json(),
         json!({
@@ -38,7 +42,15 @@ async fn sends_an_openai_request_with_only_the_fields_set() {
     assert_eq!(response.content.as_deref(), Some("Hello! How can I help?"));
     assert_eq!(response.reasoning.as_deref(), Some("The user greets me."));
     assert_eq!(response.finish_reason, Some(FinishReason::Stop));
-    assert_eq!(response.usage, Some(Usage { prompt_tokens: 12, completion_tokens: 19, total_tokens: 31, reasoning_tokens: None }));
+    assert_eq!(
+        response.usage,
+        Some(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 19,
+            total_tokens: 31,
+            reasoning_tokens: None
+        })
+    );
     assert_eq!(response.model, "Qwen/Qwen3-8B");
     assert_eq!(response.backend, server.addr().to_string());
     assert_eq!(response.attempts, 1);
@@ -54,7 +66,10 @@ async fn reads_every_servers_answer_shape() {
         ("llamacpp-chat.json", "Say hi<|im_end|>", 34),
     ] {
         server.push(CHAT, Reply::json(fixture(file)));
-        let r = client.chat(ask("hi")).await.unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        let r = client
+            .chat(ask("hi"))
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e:?}"));
         assert_eq!(r.content.as_deref(), Some(content), "{file}");
         assert_eq!(r.usage.map(|u| u.total_tokens), Some(total), "{file}");
     }
@@ -68,10 +83,16 @@ async fn api_key_is_sent_and_never_echoed() {
     config.backends[0].api_key = Some("sk-secret-123".into());
     let client = core().client(config).await.unwrap();
     let e = client.chat(ask("hi")).await.unwrap_err();
-    assert_eq!(server.last().header("authorization"), Some("Bearer sk-secret-123"));
+    assert_eq!(
+        server.last().header("authorization"),
+        Some("Bearer sk-secret-123")
+    );
     assert_eq!((&e.code, e.status), (&ErrorCode::Unauthorized, Some(401)));
     let everything = format!("{e:?}");
-    assert!(!everything.contains("sk-secret-123"), "key leaked into the error: {everything}");
+    assert!(
+        !everything.contains("sk-secret-123"),
+        "key leaked into the error: {everything}"
+    );
     assert_eq!(server.requests().len(), 1, "401 is not retried");
 }
 
@@ -83,39 +104,68 @@ async fn maps_every_error_shape() {
     let client = core().client(cfg).await.unwrap();
     let cases: Vec<(Reply, ErrorCode, u16, &str)> = vec![
         (
-            Reply::status_json(400, r#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 9000 tokens.","type":"BadRequestError","param":null,"code":400}}"#),
+            Reply::status_json(
+                400,
+                r#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 9000 tokens.","type":"BadRequestError","param":null,"code":400}}"#,
+            ),
             ErrorCode::ContextLengthExceeded,
             400,
             "maximum context length is 4096",
         ),
         (
-            Reply::status_json(400, r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}}"#),
+            Reply::status_json(
+                400,
+                r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}}"#,
+            ),
             ErrorCode::ContextLengthExceeded,
             400,
             "exceeds the available context size",
         ),
         (
-            Reply::status_json(404, r#"{"object":"error","message":"The model `gpt-9` does not exist.","type":"NotFoundError","param":null,"code":404}"#),
+            Reply::status_json(
+                404,
+                r#"{"object":"error","message":"The model `gpt-9` does not exist.","type":"NotFoundError","param":null,"code":404}"#,
+            ),
             ErrorCode::UnknownModel(vec![]),
             404,
             "`gpt-9` does not exist",
         ),
-        (Reply::status_json(401, r#"{"error":"Unauthorized"}"#), ErrorCode::Unauthorized, 401, "Unauthorized"),
         (
-            Reply::with_headers(429, &[("retry-after", "7")], r#"{"message":"slow down","type":"RateLimitError","code":429}"#),
+            Reply::status_json(401, r#"{"error":"Unauthorized"}"#),
+            ErrorCode::Unauthorized,
+            401,
+            "Unauthorized",
+        ),
+        (
+            Reply::with_headers(
+                429,
+                &[("retry-after", "7")],
+                r#"{"message":"slow down","type":"RateLimitError","code":429}"#,
+            ),
             ErrorCode::RateLimited(Some(7000)),
             429,
             "slow down",
         ),
         (
-            Reply::status_json(503, r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#),
+            Reply::status_json(
+                503,
+                r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#,
+            ),
             ErrorCode::Unavailable,
             503,
             "Loading model",
         ),
-        (Reply::text(500, "Internal Server Error"), ErrorCode::HttpStatus, 500, "Internal Server Error"),
         (
-            Reply::status_json(422, r#"{"detail":[{"loc":["body","messages"],"msg":"Field required","type":"missing"}]}"#),
+            Reply::text(500, "Internal Server Error"),
+            ErrorCode::HttpStatus,
+            500,
+            "Internal Server Error",
+        ),
+        (
+            Reply::status_json(
+                422,
+                r#"{"detail":[{"loc":["body","messages"],"msg":"Field required","type":"missing"}]}"#,
+            ),
             ErrorCode::HttpStatus,
             422,
             "Field required",
@@ -126,9 +176,20 @@ async fn maps_every_error_shape() {
         let e = client.chat(ask("hi")).await.unwrap_err();
         assert_eq!(e.code, code, "{said}: {e:?}");
         assert_eq!(e.status, Some(status));
-        assert!(e.message.contains(said), "message keeps the server's words: {}", e.message);
-        assert!(e.body.as_deref().unwrap_or_default().contains(said), "raw body kept: {:?}", e.body);
-        assert_eq!((e.backend.as_deref(), e.attempts), (Some(server.addr().to_string().as_str()), 1));
+        assert!(
+            e.message.contains(said),
+            "message keeps the server's words: {}",
+            e.message
+        );
+        assert!(
+            e.body.as_deref().unwrap_or_default().contains(said),
+            "raw body kept: {:?}",
+            e.body
+        );
+        assert_eq!(
+            (e.backend.as_deref(), e.attempts),
+            (Some(server.addr().to_string().as_str()), 1)
+        );
     }
 }
 
@@ -151,18 +212,34 @@ async fn unreachable_port_is_a_connection_error() {
 async fn the_sandbox_denies_hosts_it_was_not_told_to_allow() {
     let server = ReplayServer::start().await;
     server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
-    let host = core_with(HostOptions { allowed_origins: Some(vec!["http://127.0.0.1:9/v1".into()]), ..HostOptions::default() });
-    let client = host.client(config(BackendKind::Vllm, &server.base_url())).await.unwrap();
+    let host = core_with(HostOptions {
+        allowed_origins: Some(vec!["http://127.0.0.1:9/v1".into()]),
+        ..HostOptions::default()
+    });
+    let client = host
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
     assert_eq!(client.allowed_origins(), ["http://127.0.0.1:9"]);
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Denied, "{e:?}");
-    assert!(e.message.contains(&server.addr().to_string()), "{}", e.message);
+    assert!(
+        e.message.contains(&server.addr().to_string()),
+        "{}",
+        e.message
+    );
     assert_eq!(e.attempts, 1, "a denial is final");
     assert!(server.requests().is_empty(), "nothing reached the server");
 
     // By default a client may reach exactly its backends.
-    let client = core().client(config(BackendKind::Vllm, &server.base_url())).await.unwrap();
-    assert_eq!(client.allowed_origins(), [format!("http://{}", server.addr())]);
+    let client = core()
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.allowed_origins(),
+        [format!("http://{}", server.addr())]
+    );
     assert!(client.chat(ask("hi")).await.is_ok());
 }
 
@@ -180,7 +257,13 @@ async fn malformed_empty_and_huge_answers() {
     assert!(e.message.contains("empty body"), "{}", e.message);
 
     let huge = "x".repeat(5 << 20);
-    server.push(CHAT, Reply::json(json!({"choices": [{"message": {"content": huge}, "finish_reason": "length"}]}).to_string()));
+    server.push(
+        CHAT,
+        Reply::json(
+            json!({"choices": [{"message": {"content": huge}, "finish_reason": "length"}]})
+                .to_string(),
+        ),
+    );
     let r = client.chat(ask("hi")).await.unwrap();
     assert_eq!(r.content.map(|c| c.len()), Some(5 << 20));
 
@@ -188,7 +271,12 @@ async fn malformed_empty_and_huge_answers() {
     let mut small = config(BackendKind::Vllm, &server.base_url());
     small.max_response_bytes = Some(1 << 20);
     let client = core().client(small).await.unwrap();
-    server.push(CHAT, Reply::json(json!({"choices": [{"message": {"content": "y".repeat(2 << 20)}}]}).to_string()));
+    server.push(
+        CHAT,
+        Reply::json(
+            json!({"choices": [{"message": {"content": "y".repeat(2 << 20)}}]}).to_string(),
+        ),
+    );
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
     // The instance is still usable after that.
@@ -202,15 +290,29 @@ async fn models_health_and_discovery() {
     server.on("/v1/models", Reply::json(fixture("vllm-models.json")));
     let models = client.list_models().await.unwrap();
     assert_eq!(models.len(), 1);
-    assert_eq!((models[0].id.as_str(), models[0].max_model_len, models[0].owned_by.as_deref()), ("Qwen/Qwen3-8B", Some(32768), Some("vllm")));
+    assert_eq!(
+        (
+            models[0].id.as_str(),
+            models[0].max_model_len,
+            models[0].owned_by.as_deref()
+        ),
+        ("Qwen/Qwen3-8B", Some(32768), Some("vllm"))
+    );
     assert_eq!(server.last().method, "GET");
 
     // Without a model in the request, the server's first model is used (discovered once).
     server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
     client.chat(ChatRequest::user("hi")).await.unwrap();
     client.chat(ChatRequest::user("hi")).await.unwrap();
-    assert_eq!(server.requests_to(CHAT)[0].json()["model"], json!("Qwen/Qwen3-8B"));
-    assert_eq!(server.requests_to("/v1/models").len(), 1, "list-models refreshed the discovery cache the chats then used");
+    assert_eq!(
+        server.requests_to(CHAT)[0].json()["model"],
+        json!("Qwen/Qwen3-8B")
+    );
+    assert_eq!(
+        server.requests_to("/v1/models").len(),
+        1,
+        "list-models refreshed the discovery cache the chats then used"
+    );
 
     server.on("/health", Reply::text(200, ""));
     server.on("/metrics", Reply::text(200, "vllm:num_requests_running{model_name=\"m\"} 2.0\nvllm:num_requests_waiting{model_name=\"m\"} 1.0\n"));
@@ -218,22 +320,37 @@ async fn models_health_and_discovery() {
     assert!(health[0].healthy, "{:?}", health[0].error);
     assert_eq!(health[0].load, Some(3));
     assert_eq!(health[0].models, vec!["Qwen/Qwen3-8B".to_string()]);
-    server.on("/health", Reply::status_json(503, r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#));
+    server.on(
+        "/health",
+        Reply::status_json(
+            503,
+            r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#,
+        ),
+    );
     let health = client.health().await.unwrap();
     assert!(!health[0].healthy);
-    assert_eq!(health[0].error.as_ref().map(|e| e.code.clone()), Some(ErrorCode::Unavailable));
+    assert_eq!(
+        health[0].error.as_ref().map(|e| e.code.clone()),
+        Some(ErrorCode::Unavailable)
+    );
 
     // llama.cpp's model list carries the context size under meta.n_ctx.
     server.on("/v1/models", Reply::json(fixture("llamacpp-models.json")));
     let models = client.list_models().await.unwrap();
-    assert_eq!((models[0].id.as_str(), models[0].max_model_len), ("gemma-3-270m", Some(4096)));
+    assert_eq!(
+        (models[0].id.as_str(), models[0].max_model_len),
+        ("gemma-3-270m", Some(4096))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_config_fails_at_construction() {
     for (cfg, needle) in [
         (ClientConfig::new(vec![]), "no backends"),
-        (ClientConfig::single(BackendKind::Vllm, "localhost:8000/v1"), "must start with http"),
+        (
+            ClientConfig::single(BackendKind::Vllm, "localhost:8000/v1"),
+            "must start with http",
+        ),
         (
             {
                 let mut c = ClientConfig::single(BackendKind::Vllm, "http://127.0.0.1:8000/v1");
@@ -256,14 +373,20 @@ async fn invalid_requests_are_refused_before_sending() {
     assert_eq!(e.code, ErrorCode::InvalidRequest);
     let mut bad = ask("hi");
     bad.sampling.temperature = Some(f64::INFINITY);
-    assert_eq!(client.chat(bad).await.unwrap_err().code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        client.chat(bad).await.unwrap_err().code,
+        ErrorCode::InvalidRequest
+    );
     assert!(server.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_calls_run_in_parallel_on_separate_instances() {
     let (server, client) = vllm().await;
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(300)));
+    server.on(
+        CHAT,
+        Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(300)),
+    );
     let calls = (0..12).map(|_| {
         let c = client.clone();
         tokio::spawn(async move { c.chat(ask("hi")).await })
@@ -271,12 +394,20 @@ async fn concurrent_calls_run_in_parallel_on_separate_instances() {
     for result in futures::future::join_all(calls).await {
         assert!(result.unwrap().is_ok());
     }
-    assert!(server.peak_in_flight() >= 8, "calls overlapped at the server: peak {}", server.peak_in_flight());
+    assert!(
+        server.peak_in_flight() >= 8,
+        "calls overlapped at the server: peak {}",
+        server.peak_in_flight()
+    );
     // Keep-alive: far fewer connections than requests on the next sequential round.
     let before = server.connections();
     server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
     for _ in 0..10 {
         client.chat(ask("hi")).await.unwrap();
     }
-    assert!(server.connections() - before <= 1, "connections reused: {} new", server.connections() - before);
+    assert!(
+        server.connections() - before <= 1,
+        "connections reused: {} new",
+        server.connections() - before
+    );
 }

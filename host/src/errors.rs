@@ -28,17 +28,40 @@ impl ErrorCode {
 }
 
 pub(crate) fn host_error(code: ErrorCode, message: impl Into<String>) -> Error {
-    Error { code, message: message.into(), status: None, body: None, backend: None, attempts: 0, partial: None }
+    Error {
+        code,
+        message: message.into(),
+        status: None,
+        body: None,
+        backend: None,
+        attempts: 0,
+        partial: None,
+    }
 }
 
 /// A wasmtime failure: a trap or resource limit inside the component, or a host fault.
 pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     let text = format!("{e:?}");
     if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
-        return host_error(ErrorCode::LimitExceeded, format!("{context}: the component hit the host's memory limit"));
+        return host_error(
+            ErrorCode::LimitExceeded,
+            format!("{context}: the component hit the host's memory limit"),
+        );
     }
-    if text.contains("all fuel consumed") || text.contains("epoch deadline") || text.contains("interrupt") {
-        return host_error(ErrorCode::LimitExceeded, format!("{context}: the component hit the host's CPU limit"));
+    if text.contains("all fuel consumed")
+        || text.contains("epoch deadline")
+        || text.contains("interrupt")
+    {
+        return host_error(
+            ErrorCode::LimitExceeded,
+            format!("{context}: the component hit the host's CPU limit"),
+        );
     }
-    host_error(ErrorCode::Internal, format!("{context}: {}", text.lines().next().unwrap_or("unknown failure")))
+    host_error(
+        ErrorCode::Internal,
+        format!(
+            "{context}: {}",
+            text.lines().next().unwrap_or("unknown failure")
+        ),
+    )
 }

@@ -29,7 +29,8 @@ pub fn response(r: &ChatResponse) -> Value {
 }
 
 pub fn tool_call(c: &ToolCall) -> Value {
-    let arguments = serde_json::from_str::<Value>(&c.arguments).unwrap_or_else(|_| Value::String(c.arguments.clone()));
+    let arguments = serde_json::from_str::<Value>(&c.arguments)
+        .unwrap_or_else(|_| Value::String(c.arguments.clone()));
     json!({"id": c.id, "name": c.name, "arguments": arguments})
 }
 
@@ -87,7 +88,9 @@ pub fn event(e: &StreamEvent) -> Value {
     match e {
         StreamEvent::Content(t) => json!({"type": "content", "text": t}),
         StreamEvent::Reasoning(t) => json!({"type": "reasoning", "text": t}),
-        StreamEvent::ToolCall(d) => json!({"type": "tool_call", "index": d.index, "id": d.id, "name": d.name, "arguments": d.arguments}),
+        StreamEvent::ToolCall(d) => {
+            json!({"type": "tool_call", "index": d.index, "id": d.id, "name": d.name, "arguments": d.arguments})
+        }
         StreamEvent::Done(r) => json!({"type": "done", "response": response(r)}),
     }
 }
@@ -130,15 +133,29 @@ pub fn messages(v: &Value) -> Result<Vec<Message>, String> {
                             None => "{}".into(),
                         };
                         Ok(ToolCall {
-                            id: c.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                            name: f.get("name").and_then(Value::as_str).ok_or(format!("messages[{i}]: a tool call has no name"))?.to_string(),
+                            id: c
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            name: f
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .ok_or(format!("messages[{i}]: a tool call has no name"))?
+                                .to_string(),
                             arguments,
                         })
                     })
                     .collect::<Result<Vec<_>, String>>()?,
                 _ => Vec::new(),
             };
-            Ok(Message { role, content: text("content"), name: text("name"), tool_calls, tool_call_id: text("tool_call_id") })
+            Ok(Message {
+                role,
+                content: text("content"),
+                name: text("name"),
+                tool_calls,
+                tool_call_id: text("tool_call_id"),
+            })
         })
         .collect()
 }
@@ -153,8 +170,15 @@ pub fn tools(v: &Value) -> Result<Vec<ToolDefinition>, String> {
         .map(|(i, t)| {
             let f = t.get("function").unwrap_or(t);
             Ok(ToolDefinition {
-                name: f.get("name").and_then(Value::as_str).ok_or(format!("tools[{i}]: no name"))?.to_string(),
-                description: f.get("description").and_then(Value::as_str).map(str::to_string),
+                name: f
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or(format!("tools[{i}]: no name"))?
+                    .to_string(),
+                description: f
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 parameters: f.get("parameters").map(Value::to_string),
             })
         })

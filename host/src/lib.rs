@@ -100,37 +100,66 @@ impl LlmCore {
     }
 
     /// Loads a component file (any build of `aios:llm/llm-core@0.1.0`).
-    pub fn from_file(path: impl AsRef<Path>, options: HostOptions) -> Result<LlmCore, types::Error> {
+    pub fn from_file(
+        path: impl AsRef<Path>,
+        options: HostOptions,
+    ) -> Result<LlmCore, types::Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| errors::host_error(types::ErrorCode::InvalidConfig, format!("cannot read component {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            errors::host_error(
+                types::ErrorCode::InvalidConfig,
+                format!("cannot read component {}: {e}", path.display()),
+            )
+        })?;
         LlmCore::from_bytes(&bytes, options)
     }
 
     /// Compiles a component from bytes.
     pub fn from_bytes(bytes: &[u8], options: HostOptions) -> Result<LlmCore, types::Error> {
-        let engine = Engine::new(&Config::new()).map_err(|e| errors::internal("cannot create the wasm engine", e))?;
-        let component = Component::new(&engine, bytes).map_err(|e| errors::internal("cannot compile the component", e))?;
+        let engine = Engine::new(&Config::new())
+            .map_err(|e| errors::internal("cannot create the wasm engine", e))?;
+        let component = Component::new(&engine, bytes)
+            .map_err(|e| errors::internal("cannot compile the component", e))?;
         LlmCore::from_component(engine, component, options)
     }
 
-    fn from_component(engine: Engine, component: Component, options: HostOptions) -> Result<LlmCore, types::Error> {
+    fn from_component(
+        engine: Engine,
+        component: Component,
+        options: HostOptions,
+    ) -> Result<LlmCore, types::Error> {
         let mut linker: Linker<pool::HostState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| errors::internal("cannot link WASI", e))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| errors::internal("cannot link wasi:http", e))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| errors::internal("the component does not fit this host (is it aios:llm/llm-core@0.1.0?)", e))?;
-        let pre = bindings::LlmCorePluginPre::new(instance_pre)
-            .map_err(|e| errors::internal("the component does not export aios:llm/llm-core@0.1.0", e))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| errors::internal("cannot link WASI", e))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| errors::internal("cannot link wasi:http", e))?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            errors::internal(
+                "the component does not fit this host (is it aios:llm/llm-core@0.1.0?)",
+                e,
+            )
+        })?;
+        let pre = bindings::LlmCorePluginPre::new(instance_pre).map_err(|e| {
+            errors::internal("the component does not export aios:llm/llm-core@0.1.0", e)
+        })?;
         Ok(LlmCore {
-            inner: Arc::new(Runtime { engine, component, pre, options, transport: Arc::new(transport::Transport::default()) }),
+            inner: Arc::new(Runtime {
+                engine,
+                component,
+                pre,
+                options,
+                transport: Arc::new(transport::Transport::default()),
+            }),
         })
     }
 
     /// The same compiled component under other host options (its own connection pool).
     pub fn with_options(&self, options: HostOptions) -> Result<LlmCore, types::Error> {
-        LlmCore::from_component(self.inner.engine.clone(), self.inner.component.clone(), options)
+        LlmCore::from_component(
+            self.inner.engine.clone(),
+            self.inner.component.clone(),
+            options,
+        )
     }
 
     pub fn options(&self) -> &HostOptions {

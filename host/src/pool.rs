@@ -1,12 +1,14 @@
 //! A client: a pool of component instances, each holding a guest `client` resource opened
 //! from the same configuration (see the crate docs for why).
 
+use crate::Runtime;
 use crate::bindings::LlmCorePlugin;
 use crate::errors::{self, host_error};
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
-use crate::types::{BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall};
-use crate::Runtime;
+use crate::types::{
+    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall,
+};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{ResourceAny, ResourceTable};
@@ -26,13 +28,20 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { hooks: &mut self.hooks, table: &mut self.table, ctx: &mut self.http }
+        WasiHttpCtxView {
+            hooks: &mut self.hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
     }
 }
 
@@ -68,12 +77,18 @@ pub(crate) struct Lease {
 
 impl Lease {
     pub fn get(&mut self) -> &mut Instance {
-        self.instance.as_mut().expect("a lease holds its instance until released")
+        self.instance
+            .as_mut()
+            .expect("a lease holds its instance until released")
     }
 
     pub fn release(mut self) {
         if let Some(instance) = self.instance.take() {
-            self.shared.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+            self.shared
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(instance);
         }
     }
 }
@@ -85,7 +100,13 @@ impl Client {
             None => Allowlist::new(config.backends.iter().map(|b| b.base_url.as_str())),
         };
         let permits = Arc::new(Semaphore::new(runtime.options.max_concurrent_calls.max(1)));
-        let shared = Arc::new(Shared { runtime, config, allow: Arc::new(allow), idle: Mutex::new(Vec::new()), permits });
+        let shared = Arc::new(Shared {
+            runtime,
+            config,
+            allow: Arc::new(allow),
+            idle: Mutex::new(Vec::new()),
+            permits,
+        });
         let client = Client { shared };
         // Opening the first instance validates the configuration.
         client.lease().await?.release();
@@ -98,39 +119,72 @@ impl Client {
     }
 
     pub(crate) async fn lease(&self) -> Result<Lease, Error> {
-        let permit = self.shared.permits.clone().acquire_owned().await.map_err(|_| host_error(ErrorCode::Internal, "the client was shut down"))?;
-        let idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let permit = self
+            .shared
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| host_error(ErrorCode::Internal, "the client was shut down"))?;
+        let idle = self
+            .shared
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
         let instance = match idle {
             Some(i) => i,
             None => self.instantiate().await?,
         };
-        Ok(Lease { shared: self.shared.clone(), instance: Some(instance), _permit: permit })
+        Ok(Lease {
+            shared: self.shared.clone(),
+            instance: Some(instance),
+            _permit: permit,
+        })
     }
 
     async fn instantiate(&self) -> Result<Instance, Error> {
         let runtime = &self.shared.runtime;
         let options = &runtime.options;
         let state = HostState {
-            wasi: WasiCtxBuilder::new().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build(),
+            wasi: WasiCtxBuilder::new()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: SandboxHooks {
                 allow: self.shared.allow.clone(),
-                limits: HttpLimits { max_response_bytes: options.max_response_bytes, max_timeout: options.max_timeout },
+                limits: HttpLimits {
+                    max_response_bytes: options.max_response_bytes,
+                    max_timeout: options.max_timeout,
+                },
                 sender: runtime.transport.clone(),
             },
-            limits: StoreLimitsBuilder::new().memory_size(options.max_memory_bytes).instances(4).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(options.max_memory_bytes)
+                .instances(4)
+                .build(),
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limits);
-        let plugin = runtime.pre.instantiate_async(&mut store).await.map_err(|e| errors::internal("cannot instantiate the component", e))?;
+        let plugin = runtime
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| errors::internal("cannot instantiate the component", e))?;
         let opened = plugin
             .aios_llm_llm_core()
             .client()
             .call_open(&mut store, &self.shared.config)
             .await
             .map_err(|e| errors::internal("client.open failed", e))?;
-        Ok(Instance { store, plugin, client: opened? })
+        Ok(Instance {
+            store,
+            plugin,
+            client: opened?,
+        })
     }
 
     /// Runs one call on a leased instance.
@@ -151,22 +205,39 @@ impl Client {
 
     /// One chat completion (AIOS `llm_chat`).
     pub async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
-        self.call("chat", async |i: &mut Instance| i.plugin.aios_llm_llm_core().client().call_chat(&mut i.store, i.client, &request).await)
-            .await
+        self.call("chat", async |i: &mut Instance| {
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_chat(&mut i.store, i.client, &request)
+                .await
+        })
+        .await
     }
 
     /// Chat returning JSON text (AIOS `llm_chat_with_json_output`).
     pub async fn chat_with_json_output(&self, request: ChatRequest) -> Result<String, Error> {
         self.call("chat-with-json-output", async |i: &mut Instance| {
-            i.plugin.aios_llm_llm_core().client().call_chat_with_json_output(&mut i.store, i.client, &request).await
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_chat_with_json_output(&mut i.store, i.client, &request)
+                .await
         })
         .await
     }
 
     /// Chat returning tool calls (AIOS `llm_chat_with_tool_call_output`).
-    pub async fn chat_with_tool_call_output(&self, request: ChatRequest) -> Result<Vec<ToolCall>, Error> {
+    pub async fn chat_with_tool_call_output(
+        &self,
+        request: ChatRequest,
+    ) -> Result<Vec<ToolCall>, Error> {
         self.call("chat-with-tool-call-output", async |i: &mut Instance| {
-            i.plugin.aios_llm_llm_core().client().call_chat_with_tool_call_output(&mut i.store, i.client, &request).await
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_chat_with_tool_call_output(&mut i.store, i.client, &request)
+                .await
         })
         .await
     }
@@ -176,7 +247,11 @@ impl Client {
         let mut lease = self.lease().await?;
         let started = {
             let i = lease.get();
-            i.plugin.aios_llm_llm_core().client().call_chat_stream(&mut i.store, i.client, &request).await
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_chat_stream(&mut i.store, i.client, &request)
+                .await
         };
         match started {
             Ok(Ok(handle)) => Ok(ChatStream::new(lease, handle)),
@@ -190,13 +265,26 @@ impl Client {
 
     /// Models of every backend.
     pub async fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {
-        self.call("list-models", async |i: &mut Instance| i.plugin.aios_llm_llm_core().client().call_list_models(&mut i.store, i.client).await)
-            .await
+        self.call("list-models", async |i: &mut Instance| {
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_list_models(&mut i.store, i.client)
+                .await
+        })
+        .await
     }
 
     /// Probes every backend.
     pub async fn health(&self) -> Result<Vec<BackendHealth>, Error> {
-        self.call("health", async |i: &mut Instance| i.plugin.aios_llm_llm_core().client().call_health(&mut i.store, i.client).await.map(Ok))
-            .await
+        self.call("health", async |i: &mut Instance| {
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_health(&mut i.store, i.client)
+                .await
+                .map(Ok)
+        })
+        .await
     }
 }

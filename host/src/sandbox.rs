@@ -21,7 +21,10 @@ impl Allowlist {
     /// From URLs or origins (`http://127.0.0.1:8000/v1`, `https://gpu-box`); paths are
     /// ignored; entries that are not http(s) URLs are skipped.
     pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(urls: I) -> Allowlist {
-        let mut origins: Vec<String> = urls.into_iter().filter_map(|u| origin_of(u.as_ref())).collect();
+        let mut origins: Vec<String> = urls
+            .into_iter()
+            .filter_map(|u| origin_of(u.as_ref()))
+            .collect();
         origins.sort();
         origins.dedup();
         Allowlist { origins }
@@ -51,7 +54,10 @@ pub fn origin_of(url: &str) -> Option<String> {
         return None;
     }
     let port = authority.port_u16().unwrap_or(default_port);
-    Some(format!("{scheme}://{}:{port}", authority.host().to_ascii_lowercase()))
+    Some(format!(
+        "{scheme}://{}:{port}",
+        authority.host().to_ascii_lowercase()
+    ))
 }
 
 /// Host-side limits on one guest's HTTP traffic.
@@ -76,8 +82,17 @@ impl WasiHttpHooks for SandboxHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send>
-    {
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
         let origin = origin_of(&request.uri().to_string());
         if !origin.as_deref().is_some_and(|o| self.allow.permits(o)) {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
@@ -93,7 +108,14 @@ impl WasiHttpHooks for SandboxHooks {
         let sender = self.sender.clone();
         Box::new(async move {
             let (response, io) = sender.send(request, options).await?;
-            let response = response.map(|body| CappedBody { inner: body, left: max, limit: max }.boxed_unsync());
+            let response = response.map(|body| {
+                CappedBody {
+                    inner: body,
+                    left: max,
+                    limit: max,
+                }
+                .boxed_unsync()
+            });
             Ok((response, io))
         })
     }
@@ -111,7 +133,10 @@ impl Body for CappedBody {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -119,7 +144,9 @@ impl Body for CappedBody {
                     let n = data.len() as u64;
                     if n > this.left {
                         this.left = 0;
-                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(this.limit)))));
+                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
+                            this.limit,
+                        )))));
                     }
                     this.left -= n;
                 }
@@ -144,13 +171,26 @@ mod tests {
 
     #[test]
     fn origins_are_normalized() {
-        assert_eq!(origin_of("http://127.0.0.1:8000/v1").as_deref(), Some("http://127.0.0.1:8000"));
-        assert_eq!(origin_of("HTTP://GPU-Box/v1").as_deref(), Some("http://gpu-box:80"));
+        assert_eq!(
+            origin_of("http://127.0.0.1:8000/v1").as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(
+            origin_of("HTTP://GPU-Box/v1").as_deref(),
+            Some("http://gpu-box:80")
+        );
         assert_eq!(origin_of("https://h").as_deref(), Some("https://h:443"));
-        assert_eq!(origin_of("http://[::1]:30000/v1").as_deref(), Some("http://[::1]:30000"));
+        assert_eq!(
+            origin_of("http://[::1]:30000/v1").as_deref(),
+            Some("http://[::1]:30000")
+        );
         assert_eq!(origin_of("ftp://h"), None);
         assert_eq!(origin_of("http://u:p@h/"), None);
-        let a = Allowlist::new(["http://127.0.0.1:8000/v1", "http://127.0.0.1:8000", "nonsense"]);
+        let a = Allowlist::new([
+            "http://127.0.0.1:8000/v1",
+            "http://127.0.0.1:8000",
+            "nonsense",
+        ]);
         assert_eq!(a.origins(), ["http://127.0.0.1:8000"]);
         assert!(a.permits("http://127.0.0.1:8000"));
         assert!(!a.permits("http://127.0.0.1:8001"));

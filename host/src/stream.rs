@@ -29,7 +29,14 @@ pub struct ChatStream {
 
 impl ChatStream {
     pub(crate) fn new(lease: Lease, handle: ResourceAny) -> ChatStream {
-        ChatStream { state: Some(State { lease: Some(lease), handle, ready: VecDeque::new() }), pending: None }
+        ChatStream {
+            state: Some(State {
+                lease: Some(lease),
+                handle,
+                ready: VecDeque::new(),
+            }),
+            pending: None,
+        }
     }
 
     /// Drains the stream and returns the final response (the `Done` event's record).
@@ -40,7 +47,10 @@ impl ChatStream {
                 return Ok(response);
             }
         }
-        Err(errors::host_error(crate::types::ErrorCode::Truncated, "the stream ended without a final response"))
+        Err(errors::host_error(
+            crate::types::ErrorCode::Truncated,
+            "the stream ended without a final response",
+        ))
     }
 }
 
@@ -48,9 +58,16 @@ async fn advance(mut state: State) -> (State, Option<Result<StreamEvent, Error>>
     if let Some(event) = state.ready.pop_front() {
         return (state, Some(Ok(event)));
     }
-    let Some(lease) = state.lease.as_mut() else { return (state, None) };
+    let Some(lease) = state.lease.as_mut() else {
+        return (state, None);
+    };
     let instance = lease.get();
-    let result = instance.plugin.aios_llm_llm_core().chat_stream().call_blocking_next(&mut instance.store, state.handle).await;
+    let result = instance
+        .plugin
+        .aios_llm_llm_core()
+        .chat_stream()
+        .call_blocking_next(&mut instance.store, state.handle)
+        .await;
     match result {
         Ok(Ok(events)) if events.is_empty() => {
             finish(&mut state).await;
@@ -76,7 +93,12 @@ async fn advance(mut state: State) -> (State, Option<Result<StreamEvent, Error>>
 async fn finish(state: &mut State) {
     if let Some(mut lease) = state.lease.take() {
         let instance = lease.get();
-        if state.handle.resource_drop_async(&mut instance.store).await.is_ok() {
+        if state
+            .handle
+            .resource_drop_async(&mut instance.store)
+            .await
+            .is_ok()
+        {
             lease.release();
         }
     }
@@ -87,7 +109,9 @@ impl Stream for ChatStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.pending.is_none() {
-            let Some(state) = self.state.take() else { return Poll::Ready(None) };
+            let Some(state) = self.state.take() else {
+                return Poll::Ready(None);
+            };
             self.pending = Some(Box::pin(advance(state)));
         }
         let pending = self.pending.as_mut().expect("set above");

@@ -35,7 +35,10 @@ impl Default for Transport {
 
 impl Transport {
     pub fn new(idle_timeout: Duration) -> Transport {
-        Transport { pools: Mutex::new(HashMap::new()), idle_timeout }
+        Transport {
+            pools: Mutex::new(HashMap::new()),
+            idle_timeout,
+        }
     }
 
     fn pool(&self, connect_timeout: Duration) -> Pooled {
@@ -56,12 +59,21 @@ impl Transport {
 
     /// Sends a request; the response body fails with `ConnectionReadTimeout` when the
     /// server is silent longer than the between-bytes timeout.
-    pub async fn send(&self, request: http::Request<WasiBody>, options: RequestOptions) -> Result<(http::Response<WasiBody>, Io), HttpError> {
+    pub async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: RequestOptions,
+    ) -> Result<(http::Response<WasiBody>, Io), HttpError> {
         let connect = options.connect_timeout.unwrap_or(Duration::from_secs(600));
-        let first_byte = options.first_byte_timeout.unwrap_or(Duration::from_secs(600));
-        let between = options.between_bytes_timeout.unwrap_or(Duration::from_secs(600));
+        let first_byte = options
+            .first_byte_timeout
+            .unwrap_or(Duration::from_secs(600));
+        let between = options
+            .between_bytes_timeout
+            .unwrap_or(Duration::from_secs(600));
         if request.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             return Ok((response.map(BodyExt::boxed_unsync), Box::new(io)));
         }
         let pool = self.pool(connect);
@@ -72,7 +84,12 @@ impl Transport {
         };
         let response = response.map(|incoming| {
             let timer = Box::pin(tokio::time::sleep(between));
-            IdleTimeoutBody { inner: incoming, timer, between }.boxed_unsync()
+            IdleTimeoutBody {
+                inner: incoming,
+                timer,
+                between,
+            }
+            .boxed_unsync()
         });
         // The pool drives connections itself; nothing for the caller to await.
         Ok((response, Box::new(async { Ok(()) })))
@@ -85,9 +102,14 @@ fn client_error(e: &hyper_util::client::legacy::Error) -> HttpError {
         let text = format!("{e:?}");
         return match io_kind(e) {
             Some(std::io::ErrorKind::TimedOut) => HttpError::ConnectionTimeout,
-            _ if text.contains("dns error") => HttpError::DnsError { rcode: None, info_code: None },
+            _ if text.contains("dns error") => HttpError::DnsError {
+                rcode: None,
+                info_code: None,
+            },
             Some(std::io::ErrorKind::ConnectionRefused) => HttpError::ConnectionRefused,
-            Some(std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable) => HttpError::DestinationUnavailable,
+            Some(std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable) => {
+                HttpError::DestinationUnavailable
+            }
             _ => HttpError::ConnectionRefused,
         };
     }
@@ -123,9 +145,11 @@ fn hyper_error(e: &hyper::Error) -> HttpError {
         HttpError::HttpProtocolError
     } else {
         match io_kind(e) {
-            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof) => {
-                HttpError::ConnectionTerminated
-            }
+            Some(
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof,
+            ) => HttpError::ConnectionTerminated,
             _ => HttpError::InternalError(Some(e.to_string())),
         }
     }
@@ -142,7 +166,10 @@ impl Body for IdleTimeoutBody {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {

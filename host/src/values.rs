@@ -4,19 +4,33 @@ use crate::types::*;
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect_ms: None, first_byte_ms: None, between_bytes_ms: None, total_ms: None }
+        Timeouts {
+            connect_ms: None,
+            first_byte_ms: None,
+            between_bytes_ms: None,
+            total_ms: None,
+        }
     }
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: None, initial_backoff_ms: None, max_backoff_ms: None, max_retry_after_ms: None }
+        RetryPolicy {
+            max_attempts: None,
+            initial_backoff_ms: None,
+            max_backoff_ms: None,
+            max_retry_after_ms: None,
+        }
     }
 }
 
 impl Default for CooldownPolicy {
     fn default() -> Self {
-        CooldownPolicy { base_ms: None, max_ms: None, probe_health: None }
+        CooldownPolicy {
+            base_ms: None,
+            max_ms: None,
+            probe_health: None,
+        }
     }
 }
 
@@ -74,7 +88,13 @@ impl ClientConfig {
 
 impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Message {
-        Message { role, content: Some(content.into()), name: None, tool_calls: Vec::new(), tool_call_id: None }
+        Message {
+            role,
+            content: Some(content.into()),
+            name: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
     }
 
     pub fn system(content: impl Into<String>) -> Message {
@@ -91,12 +111,24 @@ impl Message {
 
     /// The assistant turn that made these calls (to send back with the results).
     pub fn assistant_calls(calls: Vec<ToolCall>) -> Message {
-        Message { role: Role::Assistant, content: None, name: None, tool_calls: calls, tool_call_id: None }
+        Message {
+            role: Role::Assistant,
+            content: None,
+            name: None,
+            tool_calls: calls,
+            tool_call_id: None,
+        }
     }
 
     /// A tool's result for the call `call_id`.
     pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Message {
-        Message { role: Role::Tool, content: Some(content.into()), name: None, tool_calls: Vec::new(), tool_call_id: Some(call_id.into()) }
+        Message {
+            role: Role::Tool,
+            content: Some(content.into()),
+            name: None,
+            tool_calls: Vec::new(),
+            tool_call_id: Some(call_id.into()),
+        }
     }
 }
 
@@ -124,7 +156,15 @@ impl ChatRequest {
 }
 
 impl ToolDefinition {
-    pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: serde_json::Value) -> ToolDefinition {
-        ToolDefinition { name: name.into(), description: Some(description.into()), parameters: Some(parameters.to_string()) }
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: serde_json::Value,
+    ) -> ToolDefinition {
+        ToolDefinition {
+            name: name.into(),
+            description: Some(description.into()),
+            parameters: Some(parameters.to_string()),
+        }
     }
 }

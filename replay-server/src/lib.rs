@@ -25,15 +25,32 @@ type Body = BoxBody<Bytes, std::io::Error>;
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// A complete body.
-    Body { status: u16, headers: Vec<(String, String)>, body: Bytes },
+    Body {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
     /// A body sent in parts, `delay` apart; with `fail_after` the connection is closed
     /// abruptly after that many parts (no terminating chunk: the client sees a cut).
-    Parts { status: u16, content_type: String, parts: Vec<Bytes>, delay: Duration, fail_after: Option<usize> },
+    Parts {
+        status: u16,
+        content_type: String,
+        parts: Vec<Bytes>,
+        delay: Duration,
+        fail_after: Option<usize>,
+    },
     /// Never answers (first-byte timeouts).
     Hang,
     /// `part` repeated `count` times (forever when `None`), `delay` apart (endless streams,
     /// slow drips, huge bodies without holding them in memory).
-    Repeat { status: u16, content_type: String, head: Bytes, part: Bytes, count: Option<usize>, delay: Duration },
+    Repeat {
+        status: u16,
+        content_type: String,
+        head: Bytes,
+        part: Bytes,
+        count: Option<usize>,
+        delay: Duration,
+    },
     /// Waits, then answers.
     After(Duration, Box<Reply>),
 }
@@ -56,13 +73,20 @@ impl Reply {
     pub fn with_headers(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Reply {
         Reply::Body {
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body: Bytes::from(body.into()),
         }
     }
 
     pub fn text(status: u16, body: impl Into<String>) -> Reply {
-        Reply::Body { status, headers: vec![("content-type".into(), "text/plain".into())], body: Bytes::from(body.into()) }
+        Reply::Body {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: Bytes::from(body.into()),
+        }
     }
 
     /// An SSE stream, one part per event as given (`data: ...\n\n` already formatted).
@@ -89,7 +113,19 @@ impl Reply {
     /// The same reply with `delay` between parts.
     pub fn delayed(self, d: Duration) -> Reply {
         match self {
-            Reply::Parts { status, content_type, parts, fail_after, .. } => Reply::Parts { status, content_type, parts, delay: d, fail_after },
+            Reply::Parts {
+                status,
+                content_type,
+                parts,
+                fail_after,
+                ..
+            } => Reply::Parts {
+                status,
+                content_type,
+                parts,
+                delay: d,
+                fail_after,
+            },
             other => other,
         }
     }
@@ -97,7 +133,19 @@ impl Reply {
     /// The same reply, cut off (connection closed) after `n` parts.
     pub fn cut_after(self, n: usize) -> Reply {
         match self {
-            Reply::Parts { status, content_type, parts, delay, .. } => Reply::Parts { status, content_type, parts, delay, fail_after: Some(n) },
+            Reply::Parts {
+                status,
+                content_type,
+                parts,
+                delay,
+                ..
+            } => Reply::Parts {
+                status,
+                content_type,
+                parts,
+                delay,
+                fail_after: Some(n),
+            },
             other => other,
         }
     }
@@ -114,7 +162,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON (`Null` if it is not).
@@ -160,7 +211,9 @@ impl Drop for OpenGuard {
 impl ReplayServer {
     /// Starts on a free loopback port (within a tokio runtime).
     pub async fn start() -> ReplayServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
         ReplayServer::with_listener(listener)
     }
 
@@ -173,7 +226,9 @@ impl ReplayServer {
         let (s, c, o) = (script.clone(), connections.clone(), open.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 c.fetch_add(1, Ordering::SeqCst);
                 o.fetch_add(1, Ordering::SeqCst);
@@ -182,11 +237,19 @@ impl ReplayServer {
                 tokio::spawn(async move {
                     let _guard = guard;
                     let service = service_fn(move |req| handle(script.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
                 });
             }
         });
-        ReplayServer { addr, script, connections, open, task }
+        ReplayServer {
+            addr,
+            script,
+            connections,
+            open,
+            task,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -206,7 +269,11 @@ impl ReplayServer {
 
     /// A one-shot reply for the next request to `path`.
     pub fn push(&self, path: &str, reply: Reply) -> &Self {
-        self.lock().queued.entry(path.to_string()).or_default().push_back(reply);
+        self.lock()
+            .queued
+            .entry(path.to_string())
+            .or_default()
+            .push_back(reply);
         self
     }
 
@@ -217,12 +284,21 @@ impl ReplayServer {
 
     /// Requests received so far to `path`.
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.lock().recorded.iter().filter(|r| r.path == path).cloned().collect()
+        self.lock()
+            .recorded
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
     }
 
     /// The last request received.
     pub fn last(&self) -> Recorded {
-        self.lock().recorded.last().cloned().expect("the server received a request")
+        self.lock()
+            .recorded
+            .last()
+            .cloned()
+            .expect("the server received a request")
     }
 
     /// Most requests being answered at the same time (head not yet sent) so far.
@@ -245,21 +321,42 @@ impl ReplayServer {
     }
 }
 
-async fn handle(script: Arc<Mutex<Script>>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    script: Arc<Mutex<Script>>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let headers = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let reply = {
         let mut s = script.lock().unwrap_or_else(|p| p.into_inner());
-        s.recorded.push(Recorded { method, path: path.clone(), headers, body });
+        s.recorded.push(Recorded {
+            method,
+            path: path.clone(),
+            headers,
+            body,
+        });
         s.in_flight += 1;
         s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
-        s.queued.get_mut(&path).and_then(VecDeque::pop_front).or_else(|| s.defaults.get(&path).cloned())
+        s.queued
+            .get_mut(&path)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| s.defaults.get(&path).cloned())
     };
     let reply = reply.unwrap_or_else(|| Reply::status_json(404, format!(r#"{{"error":{{"message":"no reply scripted for {path}","type":"NotFoundError","code":404}}}}"#)));
     let response = respond(reply).await;
@@ -274,37 +371,67 @@ async fn respond(mut reply: Reply) -> Response<Body> {
     }
     match reply {
         Reply::After(..) => unreachable!("unwrapped above"),
-        Reply::Body { status, headers, body } => {
+        Reply::Body {
+            status,
+            headers,
+            body,
+        } => {
             let mut r = Response::builder().status(status);
             for (k, v) in headers {
                 r = r.header(k, v);
             }
-            r.body(Full::new(body).map_err(|never| match never {}).boxed()).expect("valid response")
+            r.body(Full::new(body).map_err(|never| match never {}).boxed())
+                .expect("valid response")
         }
         Reply::Hang => futures::future::pending().await,
-        Reply::Parts { status, content_type, parts, delay, fail_after } => {
+        Reply::Parts {
+            status,
+            content_type,
+            parts,
+            delay,
+            fail_after,
+        } => {
             let n = parts.len();
-            let frames = stream::iter(parts.into_iter().enumerate()).then(move |(i, part)| async move {
-                if i > 0 && !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                if fail_after == Some(i) {
-                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: cut mid-body"));
-                }
-                Ok(Frame::data(part))
-            });
-            // A cut after the last part still cuts: an error after all parts.
-            let tail = stream::iter((fail_after == Some(n)).then(|| Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: cut at the end"))));
-            streamed(status, &content_type, frames.chain(tail))
-        }
-        Reply::Repeat { status, content_type, head, part, count, delay } => {
-            let parts = stream::iter(std::iter::once(head).chain(std::iter::repeat(part).take(count.unwrap_or(usize::MAX))))
-                .then(move |p| async move {
-                    if !delay.is_zero() {
+            let frames =
+                stream::iter(parts.into_iter().enumerate()).then(move |(i, part)| async move {
+                    if i > 0 && !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    Ok(Frame::data(p))
+                    if fail_after == Some(i) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "fault: cut mid-body",
+                        ));
+                    }
+                    Ok(Frame::data(part))
                 });
+            // A cut after the last part still cuts: an error after all parts.
+            let tail = stream::iter((fail_after == Some(n)).then(|| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault: cut at the end",
+                ))
+            }));
+            streamed(status, &content_type, frames.chain(tail))
+        }
+        Reply::Repeat {
+            status,
+            content_type,
+            head,
+            part,
+            count,
+            delay,
+        } => {
+            let parts = stream::iter(
+                std::iter::once(head)
+                    .chain(std::iter::repeat(part).take(count.unwrap_or(usize::MAX))),
+            )
+            .then(move |p| async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(Frame::data(p))
+            });
             streamed(status, &content_type, parts)
         }
     }

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 /// The embedded component, compiled once for the whole test binary.
 pub fn compiled() -> &'static LlmCore {
     static CORE: OnceLock<LlmCore> = OnceLock::new();
-    CORE.get_or_init(|| LlmCore::new(HostOptions::default()).expect("the embedded component compiles"))
+    CORE.get_or_init(|| {
+        LlmCore::new(HostOptions::default()).expect("the embedded component compiles")
+    })
 }
 
 /// A host with default options and its own connection pool (bound to this test's runtime).
@@ -19,12 +21,17 @@ pub fn core() -> LlmCore {
 }
 
 pub fn core_with(options: HostOptions) -> LlmCore {
-    compiled().with_options(options).expect("host options apply")
+    compiled()
+        .with_options(options)
+        .expect("host options apply")
 }
 
 /// A client of one backend of `kind` at `base_url`, with short timeouts for tests.
 pub async fn client(kind: BackendKind, base_url: &str) -> llm_core_host::Client {
-    core().client(config(kind, base_url)).await.expect("valid config")
+    core()
+        .client(config(kind, base_url))
+        .await
+        .expect("valid config")
 }
 
 pub fn config(kind: BackendKind, base_url: &str) -> ClientConfig {
@@ -51,7 +58,9 @@ pub fn ask(text: &str) -> ChatRequest {
 
 /// A fixture file's text (tests/fixtures).
 pub fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -79,6 +88,14 @@ pub fn start_local_server(args: &[&str]) -> String {
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("scripts/local-server runs");
-    assert!(out.status.success(), "scripts/local-server start {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).lines().last().expect("the script prints the base URL").trim().to_string()
+    assert!(
+        out.status.success(),
+        "scripts/local-server start {args:?} failed"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("the script prints the base URL")
+        .trim()
+        .to_string()
 }

@@ -14,7 +14,11 @@ use std::time::Instant;
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8000/v1";
 
 #[derive(Parser)]
-#[command(name = "llm-core", version, about = "Chat with self-hosted LLM servers (vLLM, SGLang, llama.cpp) through the aios-llm-core WebAssembly component")]
+#[command(
+    name = "llm-core",
+    version,
+    about = "Chat with self-hosted LLM servers (vLLM, SGLang, llama.cpp) through the aios-llm-core WebAssembly component"
+)]
 struct Cli {
     /// Use this component file instead of the embedded one.
     #[arg(long, global = true, env = "LLM_CORE_COMPONENT")]
@@ -124,7 +128,10 @@ struct ChatArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -160,7 +167,15 @@ fn report(e: &Error, json_output: bool) {
 }
 
 fn usage(message: impl Into<String>) -> Error {
-    Error { code: ErrorCode::InvalidRequest, message: message.into(), status: None, body: None, backend: None, attempts: 0, partial: None }
+    Error {
+        code: ErrorCode::InvalidRequest,
+        message: message.into(),
+        status: None,
+        body: None,
+        backend: None,
+        attempts: 0,
+        partial: None,
+    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -177,7 +192,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("{}", Value::Array(models.iter().map(json::model).collect()));
             } else {
                 for m in &models {
-                    let len = m.max_model_len.map(|n| format!("  (context {n})")).unwrap_or_default();
+                    let len = m
+                        .max_model_len
+                        .map(|n| format!("  (context {n})"))
+                        .unwrap_or_default();
                     println!("{}\t{}{len}", m.id, m.backend);
                 }
             }
@@ -188,20 +206,40 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = client.health().await?;
             let all_up = report.iter().all(|h| h.healthy);
             if target.json {
-                println!("{}", Value::Array(report.iter().map(json::health).collect()));
+                println!(
+                    "{}",
+                    Value::Array(report.iter().map(json::health).collect())
+                );
             } else {
-                println!("{:<24} {:<6} {:>9} {:>5}  models", "backend", "status", "latency", "load");
+                println!(
+                    "{:<24} {:<6} {:>9} {:>5}  models",
+                    "backend", "status", "latency", "load"
+                );
                 for h in &report {
-                    let latency = h.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into());
+                    let latency = h
+                        .latency_ms
+                        .map(|ms| format!("{ms} ms"))
+                        .unwrap_or_else(|| "-".into());
                     let load = h.load.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
                     let status = if h.healthy { "up" } else { "down" };
-                    println!("{:<24} {:<6} {:>9} {:>5}  {}", h.backend, status, latency, load, h.models.join(", "));
+                    println!(
+                        "{:<24} {:<6} {:>9} {:>5}  {}",
+                        h.backend,
+                        status,
+                        latency,
+                        load,
+                        h.models.join(", ")
+                    );
                     if let Some(e) = &h.error {
                         println!("  {}: {}", e.code.name(), e.message);
                     }
                 }
             }
-            Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if all_up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -209,7 +247,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
 fn client_config(t: &Target) -> Result<ClientConfig, Error> {
     let mut urls = t.base_urls.clone();
     if urls.is_empty() {
-        urls.push(std::env::var("LLM_CORE_BASE_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.to_string()));
+        urls.push(
+            std::env::var("LLM_CORE_BASE_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.to_string()),
+        );
     }
     let kind = match t.backend {
         Kind::Vllm => BackendKind::Vllm,
@@ -218,7 +258,10 @@ fn client_config(t: &Target) -> Result<ClientConfig, Error> {
     };
     let backends = urls
         .into_iter()
-        .map(|url| BackendConfig { api_key: t.api_key.clone(), ..BackendConfig::new(kind, url) })
+        .map(|url| BackendConfig {
+            api_key: t.api_key.clone(),
+            ..BackendConfig::new(kind, url)
+        })
         .collect();
     let mut config = ClientConfig::new(backends);
     config.timeouts.total_ms = t.timeout_ms;
@@ -226,8 +269,10 @@ fn client_config(t: &Target) -> Result<ClientConfig, Error> {
 }
 
 fn read_json(path: &PathBuf) -> Result<Value, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| usage(format!("{} is not valid JSON: {e}", path.display())))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| usage(format!("{} is not valid JSON: {e}", path.display())))
 }
 
 fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
@@ -242,7 +287,9 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
         Some(args.prompt.join(" "))
     } else if args.messages.is_none() {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| usage(format!("cannot read the prompt from stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| usage(format!("cannot read the prompt from stdin: {e}")))?;
         Some(text)
     } else {
         None
@@ -251,7 +298,9 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
         messages.push(Message::user(p));
     }
     if messages.iter().all(|m| m.role == Role::System) {
-        return Err(usage("no prompt: pass it as an argument, on stdin, or with --messages"));
+        return Err(usage(
+            "no prompt: pass it as an argument, on stdin, or with --messages",
+        ));
     }
     let mut request = ChatRequest::new(messages);
     request.model = args.model.clone();
@@ -274,9 +323,16 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
         Some(ResponseFormat::JsonObject)
     } else if let Some(path) = &args.json_schema {
         let schema = read_json(path)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_"));
+        let name = path.file_stem().map(|s| {
+            s.to_string_lossy().replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+                "_",
+            )
+        });
         Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
-            name: name.filter(|n| !n.is_empty()).unwrap_or_else(|| "answer".into()),
+            name: name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "answer".into()),
             description: None,
             schema: schema.to_string(),
             strict: Some(true),
@@ -286,7 +342,8 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
     } else if let Some(choices) = &args.choice {
         Some(ResponseFormat::Choice(choices.clone()))
     } else if let Some(path) = &args.grammar {
-        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
         Some(ResponseFormat::Grammar(text))
     } else {
         None
@@ -325,15 +382,26 @@ fn print_text_response(r: &ChatResponse) {
         println!("[tool call {}] {}({})", c.id, c.name, c.arguments);
     }
     for c in &r.invalid_tool_calls {
-        println!("[invalid tool call {}] {}: {} — {}", c.id, c.name, c.raw_arguments, c.error);
+        println!(
+            "[invalid tool call {}] {}: {} — {}",
+            c.id, c.name, c.raw_arguments, c.error
+        );
     }
 }
 
 fn dim(text: &str) -> String {
-    if std::io::stderr().is_terminal() { format!("\x1b[2m{text}\x1b[0m") } else { text.to_string() }
+    if std::io::stderr().is_terminal() {
+        format!("\x1b[2m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
-async fn stream_chat(client: &llm_core_host::Client, request: ChatRequest, json_lines: bool) -> Result<ExitCode, Error> {
+async fn stream_chat(
+    client: &llm_core_host::Client,
+    request: ChatRequest,
+    json_lines: bool,
+) -> Result<ExitCode, Error> {
     let started = Instant::now();
     let mut first_token = None;
     let mut stream = client.chat_stream(request).await?;
@@ -393,19 +461,43 @@ async fn stream_chat(client: &llm_core_host::Client, request: ChatRequest, json_
 /// One line on stderr: time to first token, tokens/s, usage, finish reason.
 fn summary(r: &ChatResponse, started: Instant, first_token: Option<std::time::Duration>) {
     let total = started.elapsed();
-    let ttft = first_token.map(|d| format!("{:.0} ms to first token", d.as_secs_f64() * 1000.0)).unwrap_or_else(|| "no tokens".into());
+    let ttft = first_token
+        .map(|d| format!("{:.0} ms to first token", d.as_secs_f64() * 1000.0))
+        .unwrap_or_else(|| "no tokens".into());
     let (usage, rate) = match &r.usage {
         Some(u) => {
-            let gen_time = first_token.map_or(total, |f| total.saturating_sub(f)).as_secs_f64();
+            let gen_time = first_token
+                .map_or(total, |f| total.saturating_sub(f))
+                .as_secs_f64();
             let rate = if gen_time > 0.0 && u.completion_tokens > 1 {
-                format!("{:.1} tokens/s", f64::from(u.completion_tokens - 1) / gen_time)
+                format!(
+                    "{:.1} tokens/s",
+                    f64::from(u.completion_tokens - 1) / gen_time
+                )
             } else {
                 "- tokens/s".into()
             };
-            (format!("{} prompt + {} completion tokens", u.prompt_tokens, u.completion_tokens), rate)
+            (
+                format!(
+                    "{} prompt + {} completion tokens",
+                    u.prompt_tokens, u.completion_tokens
+                ),
+                rate,
+            )
         }
         None => ("usage not reported".into(), "- tokens/s".into()),
     };
-    let finish = r.finish_reason.as_ref().map(json::finish_reason).unwrap_or_else(|| "-".into());
-    eprintln!("{}", dim(&format!("— {ttft}, {rate}, {usage}, finish: {finish}, backend {} ({:.1} s)", r.backend, total.as_secs_f64())));
+    let finish = r
+        .finish_reason
+        .as_ref()
+        .map(json::finish_reason)
+        .unwrap_or_else(|| "-".into());
+    eprintln!(
+        "{}",
+        dim(&format!(
+            "— {ttft}, {rate}, {usage}, finish: {finish}, backend {} ({:.1} s)",
+            r.backend,
+            total.as_secs_f64()
+        ))
+    );
 }
