@@ -57,7 +57,13 @@ fn main() {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_PRIMARY_PACKAGE");
+        .env_remove("CARGO_PRIMARY_PACKAGE")
+        // Under `cargo clippy` the outer build sets these; the inner build is a plain build
+        // (scripts/test lints the component explicitly).
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
+        .env_remove("CLIPPY_CONF_DIR");
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run cargo for the component build: {e}"));
