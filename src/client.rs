@@ -401,10 +401,10 @@ impl Client {
             if let Some(p) = &mut error.partial {
                 p.attempts = attempts;
             }
-            if let ErrorCode::UnknownModel(list) = &mut error.code {
-                if list.is_empty() {
-                    list.extend(self.settings.backends[b].models.iter().cloned());
-                }
+            if let ErrorCode::UnknownModel(list) = &mut error.code
+                && list.is_empty()
+            {
+                list.extend(self.settings.backends[b].models.iter().cloned());
             }
             if retry::is_backend_failure(&error) {
                 let now = http::now_ms();
@@ -515,10 +515,11 @@ impl Client {
     /// The backend's load from `/metrics`, cached for `metrics-ttl-ms`.
     fn read_load(&self, b: usize, deadline: &Deadline, fresh: bool) -> Option<f64> {
         let now = http::now_ms();
-        if let Some((load, at)) = self.state.borrow().readings[b] {
-            if !fresh && now.saturating_sub(at) < self.settings.metrics_ttl_ms {
-                return load;
-            }
+        if let Some((load, at)) = self.state.borrow().readings[b]
+            && !fresh
+            && now.saturating_sub(at) < self.settings.metrics_ttl_ms
+        {
+            return load;
         }
         let backend = &self.settings.backends[b];
         let load = self
@@ -553,10 +554,11 @@ impl Client {
                 .collect());
         }
         let now = http::now_ms();
-        if let Some((models, at)) = &self.state.borrow().discovered[b] {
-            if !fresh && now.saturating_sub(*at) < self.settings.discovery_ttl_ms {
-                return Ok(models.clone());
-            }
+        if let Some((models, at)) = &self.state.borrow().discovered[b]
+            && !fresh
+            && now.saturating_sub(*at) < self.settings.discovery_ttl_ms
+        {
+            return Ok(models.clone());
         }
         let result = self
             .exchange(

@@ -131,10 +131,10 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
             legacy_guided_decoding: b.legacy_guided_decoding.unwrap_or(false),
         });
     }
-    if let Some(m) = &config.default_model {
-        if m.trim().is_empty() {
-            return Err(Error::invalid_config("default-model is empty"));
-        }
+    if let Some(m) = &config.default_model
+        && m.trim().is_empty()
+    {
+        return Err(Error::invalid_config("default-model is empty"));
     }
 
     let t = &config.timeouts;

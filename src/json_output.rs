@@ -59,21 +59,22 @@ fn check(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
             ));
         }
     }
-    if let Some(Value::Array(options)) = s.get("enum") {
-        if !options.contains(value) {
-            return Err(format!("{path}: {value} is not one of the allowed values"));
-        }
+    if let Some(Value::Array(options)) = s.get("enum")
+        && !options.contains(value)
+    {
+        return Err(format!("{path}: {value} is not one of the allowed values"));
     }
-    if let Some(c) = s.get("const") {
-        if c != value {
-            return Err(format!("{path}: expected {c}, got {value}"));
-        }
+    if let Some(c) = s.get("const")
+        && c != value
+    {
+        return Err(format!("{path}: expected {c}, got {value}"));
     }
     for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(options)) = s.get(key) {
-            if !options.is_empty() && !options.iter().any(|o| check(value, o, path).is_ok()) {
-                return Err(format!("{path}: matches none of the {key} alternatives"));
-            }
+        if let Some(Value::Array(options)) = s.get(key)
+            && !options.is_empty()
+            && !options.iter().any(|o| check(value, o, path).is_ok())
+        {
+            return Err(format!("{path}: matches none of the {key} alternatives"));
         }
     }
     match value {
@@ -112,15 +113,15 @@ fn check(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
         }
         Value::Number(n) => {
             let x = n.as_f64().unwrap_or(f64::NAN);
-            if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-                if x < min {
-                    return Err(format!("{path}: {x} is below the minimum {min}"));
-                }
+            if let Some(min) = s.get("minimum").and_then(Value::as_f64)
+                && x < min
+            {
+                return Err(format!("{path}: {x} is below the minimum {min}"));
             }
-            if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-                if x > max {
-                    return Err(format!("{path}: {x} is above the maximum {max}"));
-                }
+            if let Some(max) = s.get("maximum").and_then(Value::as_f64)
+                && x > max
+            {
+                return Err(format!("{path}: {x} is above the maximum {max}"));
             }
         }
         _ => {}

@@ -4,10 +4,6 @@
 //! and *how to read* an answer lives in plain modules below, testable natively; the wasi:http
 //! glue (`http`, `component`) is thin and only moves bytes.
 
-// `error` is the WIT error record (code, message, status, body, partial response...): large by
-// design, and returned by value because that is what the bindings pass across the boundary.
-#![allow(clippy::result_large_err)]
-
 pub mod bindings {
     //! Types and traits generated from `wit/llm.wit`.
     wit_bindgen::generate!({

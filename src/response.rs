@@ -241,23 +241,23 @@ pub fn decode(
 ) -> Result<ChatResponse, Error> {
     let mut content = raw.content;
     let mut reasoning = raw.reasoning;
-    if opts.split_reasoning {
-        if let Some((thought, rest)) = content.as_deref().and_then(reasoning::split) {
-            reasoning = merge_reasoning(reasoning, Some(thought));
-            content = Some(rest);
-        }
+    if opts.split_reasoning
+        && let Some((thought, rest)) = content.as_deref().and_then(reasoning::split)
+    {
+        reasoning = merge_reasoning(reasoning, Some(thought));
+        content = Some(rest);
     }
 
     // Native calls are authoritative whatever finish_reason or content say.
     let mut raw_calls = raw.tool_calls;
-    if raw_calls.is_empty() && opts.recover_tool_calls {
-        if let Some((found, rest)) = content
+    if raw_calls.is_empty()
+        && opts.recover_tool_calls
+        && let Some((found, rest)) = content
             .as_deref()
             .and_then(|c| text_tools::recover(c, &opts.names))
-        {
-            raw_calls = found;
-            content = Some(rest);
-        }
+    {
+        raw_calls = found;
+        content = Some(rest);
     }
     let mut tool_calls = Vec::new();
     let mut invalid_tool_calls = Vec::new();

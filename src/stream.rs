@@ -130,18 +130,18 @@ impl Assembler {
                 out.push(StreamEvent::Reasoning(text));
             }
         }
-        if let Some(text) = response::content_text(delta.content) {
-            if !text.is_empty() {
-                self.raw
-                    .content
-                    .get_or_insert_with(String::new)
-                    .push_str(&text);
-                let pieces = match &mut self.think {
-                    Some(f) => f.push(&text),
-                    None => vec![Piece::Content(text)],
-                };
-                self.emit(pieces, out);
-            }
+        if let Some(text) = response::content_text(delta.content)
+            && !text.is_empty()
+        {
+            self.raw
+                .content
+                .get_or_insert_with(String::new)
+                .push_str(&text);
+            let pieces = match &mut self.think {
+                Some(f) => f.push(&text),
+                None => vec![Piece::Content(text)],
+            };
+            self.emit(pieces, out);
         }
         for call in delta.tool_calls.unwrap_or_default() {
             let index = self.call_index(call.index, call.id.as_deref());

@@ -423,8 +423,7 @@ async fn respond(mut reply: Reply) -> Response<Body> {
             delay,
         } => {
             let parts = stream::iter(
-                std::iter::once(head)
-                    .chain(std::iter::repeat(part).take(count.unwrap_or(usize::MAX))),
+                std::iter::once(head).chain(std::iter::repeat_n(part, count.unwrap_or(usize::MAX))),
             )
             .then(move |p| async move {
                 if !delay.is_zero() {
