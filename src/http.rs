@@ -303,7 +303,8 @@ impl Body {
                 }
                 Err(StreamError::Closed) => return Ok(Chunk::End),
                 Err(StreamError::LastOperationFailed(e)) => {
-                    let code = wasip2::http::types::http_error_code(&e);
+                    let code = wasip2::http::types::http_error_code(&e)
+                        .or_else(|| code_from_text(&e.to_debug_string()));
                     return Err(match code {
                         Some(code) => transport_error(code, base, Phase::Body),
                         None => Error::new(
@@ -361,6 +362,21 @@ pub fn too_large(max: u64) -> Error {
 
 pub fn total_timeout(_deadline: &Deadline) -> Error {
     Error::timeout(TimeoutKind::Total, "the call's total time limit ran out")
+}
+
+/// wasmtime 48 hands body errors to the guest without their `error-code` (only a debug
+/// string), so the common ones are recognised by their text.
+fn code_from_text(text: &str) -> Option<WasiError> {
+    let t = text.to_ascii_lowercase();
+    if t.contains("read timeout") || t.contains("response timeout") {
+        Some(WasiError::ConnectionReadTimeout)
+    } else if t.contains("body size") {
+        Some(WasiError::HttpResponseBodySize(None))
+    } else if t.contains("terminated") || t.contains("incomplete") || t.contains("reset") || t.contains("closed") {
+        Some(WasiError::ConnectionTerminated)
+    } else {
+        None
+    }
 }
 
 /// Where in the exchange a transport error happened (a read timeout means different things).
