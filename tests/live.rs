@@ -168,3 +168,99 @@ async fn wrong_or_missing_key_is_unauthorized() {
     let client = core().client(cfg).await.unwrap();
     assert!(client.chat(short("hi", 4)).await.is_ok());
 }
+
+fn weather_tool() -> ToolDefinition {
+    ToolDefinition::new(
+        "get_weather",
+        "Get the weather for a city",
+        serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+    )
+}
+
+/// A llama.cpp instance whose chat template knows tools (Qwen 2.5's Hermes-style format).
+/// With `tool_choice: required` its grammar still lets a tiny model ramble before the call,
+/// so the request prefills the call marker as the last assistant turn (llama.cpp continues
+/// a final assistant message) and stops at the closing tag: a native `tool_calls` answer.
+async fn tool_server() -> llm_core_host::Client {
+    let template = format!("{}/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja", local_server_path("LLAMA_SRC"));
+    let url = start_local_server(&["--name", "tools", "--", "--chat-template-file", &template]);
+    let mut cfg = config(BackendKind::OpenaiCompatible, &url);
+    cfg.timeouts.total_ms = Some(120_000);
+    core().client(cfg).await.unwrap()
+}
+
+fn forced_call(question: &str) -> ChatRequest {
+    let mut r = short(question, 60);
+    r.messages.push(Message::assistant("<tool_call>\n"));
+    r.tools = vec![weather_tool()];
+    r.tool_choice = Some(ToolChoice::Required);
+    r.parallel_tool_calls = Some(false);
+    r.sampling.stop = vec!["</tool_call>".into()];
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_tool_call_then_result_then_answer() {
+    let client = tool_server().await;
+    let calls = client.chat_with_tool_call_output(forced_call("What is the weather in Paris?")).await.unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].name, "get_weather");
+    assert!(!calls[0].id.is_empty());
+    let args: Value = serde_json::from_str(&calls[0].arguments).unwrap();
+    assert!(args["city"].as_str().is_some_and(|c| !c.is_empty()), "{args}");
+
+    // The result goes back in the OpenAI shape; the server renders it and answers in text.
+    let mut follow_up = short("What is the weather in Paris?", 24);
+    follow_up.messages.push(Message::assistant_calls(calls.clone()));
+    follow_up.messages.push(Message::tool_result(calls[0].id.clone(), r#"{"weather": "sunny", "temperature_c": 22}"#));
+    let answer = client.chat(follow_up).await.unwrap();
+    assert!(answer.tool_calls.is_empty());
+    assert!(answer.content.is_some_and(|c| !c.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_tool_call_streamed() {
+    let client = tool_server().await;
+    let mut stream = client.chat_stream(forced_call("What is the weather in Oslo?")).await.unwrap();
+    let mut fragments = String::new();
+    let mut done = None;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            StreamEvent::ToolCall(d) => {
+                assert_eq!(d.index, 0);
+                fragments.push_str(&d.arguments);
+            }
+            StreamEvent::Done(r) => done = Some(r),
+            _ => {}
+        }
+    }
+    let done = done.unwrap();
+    assert_eq!(done.tool_calls.len(), 1);
+    assert_eq!(done.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(
+        serde_json::from_str::<Value>(&fragments).unwrap(),
+        serde_json::from_str::<Value>(&done.tool_calls[0].arguments).unwrap(),
+        "the deltas add up to the assembled arguments"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_written_as_text_is_recovered() {
+    // The server gets no tools (extra-body `tools: null`) and a grammar that makes the model
+    // write a Hermes call as plain text, as a server without a tool parser would return it.
+    let mut r = short("What is the weather in Paris?", 60);
+    r.tools = vec![weather_tool()];
+    r.extra_body = Some(
+        serde_json::json!({
+            "tools": null,
+            "grammar": r#"root ::= "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"" [A-Za-z ]{1,20} "\"}}\n</tool_call>""#,
+        })
+        .to_string(),
+    );
+    let response = live().await.chat(r).await.unwrap();
+    assert_eq!(response.tool_calls.len(), 1, "{response:?}");
+    assert_eq!(response.tool_calls[0].name, "get_weather");
+    assert!(response.tool_calls[0].id.starts_with("call_"));
+    assert_eq!(response.content, None, "the call text left the content");
+    assert_eq!(response.finish_reason, Some(FinishReason::ToolCalls));
+}
