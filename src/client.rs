@@ -68,8 +68,17 @@ impl Client {
     pub fn open(config: ClientConfig) -> Result<Client, Error> {
         let settings = config::validate(config)?;
         let n = settings.backends.len();
-        let mut rng = Rng::new(wasip2::random::random::get_random_u64());
-        let start = (rng.next_u64() % n as u64) as usize;
+        let (rng, start) = match settings.routing_seed {
+            Some(seed) => (
+                Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5851_f42d_4c95_7f2d),
+                (seed % n as u64) as usize,
+            ),
+            None => {
+                let mut rng = Rng::new(wasip2::random::random::get_random_u64());
+                let start = (rng.next_u64() % n as u64) as usize;
+                (rng, start)
+            }
+        };
         Ok(Client {
             state: RefCell::new(State {
                 router: Router::new(settings.routing, n, start),
@@ -115,7 +124,7 @@ impl Client {
         let deadline = self.deadline(&req);
         let opts = DecodeOptions::for_request(&req);
         let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
-        self.with_retries(&eligible, &deadline, |b, attempts| {
+        self.with_retries(&eligible, &deadline, req.routing_ticket, |b, attempts| {
             let backend = &self.settings.backends[b];
             let body = request::chat_body(&req, &model, backend, false)?;
             let response = self.exchange(
@@ -194,7 +203,7 @@ impl Client {
         let deadline = self.deadline(&req);
         let opts = DecodeOptions::for_request(&req);
         let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
-        self.with_retries(&eligible, &deadline, |b, attempts| {
+        self.with_retries(&eligible, &deadline, req.routing_ticket, |b, attempts| {
             let backend = &self.settings.backends[b];
             let body = request::chat_body(&req, &model, backend, true)?;
             let response = self.exchange(
@@ -379,13 +388,14 @@ impl Client {
         &self,
         eligible: &[usize],
         deadline: &Deadline,
+        ticket: Option<u64>,
         mut attempt: impl FnMut(usize, u32) -> Result<T, Failure>,
     ) -> Result<T, Error> {
         let max_attempts = self.settings.retry.max_attempts;
         let mut tried: Vec<usize> = Vec::new();
         let mut attempts = 0u32;
         loop {
-            let b = self.pick(eligible, &tried, deadline);
+            let b = self.pick(eligible, &tried, deadline, ticket);
             attempts += 1;
             let name = &self.settings.backends[b].name;
             let failure = match attempt(b, attempts) {
@@ -466,7 +476,13 @@ impl Client {
 
     /// Picks a backend, refreshing `/metrics` readings for `least-loaded` and confirming a
     /// recovering backend with `/health` when configured to.
-    fn pick(&self, eligible: &[usize], tried: &[usize], deadline: &Deadline) -> usize {
+    fn pick(
+        &self,
+        eligible: &[usize],
+        tried: &[usize],
+        deadline: &Deadline,
+        ticket: Option<u64>,
+    ) -> usize {
         let strategy = self.state.borrow().router.strategy();
         if strategy == crate::types::RoutingStrategy::LeastLoaded {
             let now = http::now_ms();
@@ -495,7 +511,7 @@ impl Client {
                 let mut state = self.state.borrow_mut();
                 let State { router, rng, .. } = &mut *state;
                 router
-                    .pick(eligible, &excluded, now, &facts, rng)
+                    .pick(eligible, &excluded, now, &facts, rng, ticket)
                     .unwrap_or(eligible[0])
             };
             let recovering = self.state.borrow().router.recovering(chosen, now);

@@ -67,6 +67,7 @@ pub struct Settings {
     pub discovery_ttl_ms: u64,
     pub metrics_ttl_ms: u64,
     pub max_response_bytes: u64,
+    pub routing_seed: Option<u64>,
 }
 
 pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
@@ -204,6 +205,7 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
         discovery_ttl_ms: u64::from(config.discovery_ttl_ms.unwrap_or(300_000)),
         metrics_ttl_ms: u64::from(config.metrics_ttl_ms.unwrap_or(1_000)),
         max_response_bytes,
+        routing_seed: config.routing_seed,
     })
 }
 
@@ -257,6 +259,7 @@ pub(crate) mod tests {
             discovery_ttl_ms: None,
             metrics_ttl_ms: None,
             max_response_bytes: None,
+            routing_seed: None,
         }
     }
 

@@ -372,7 +372,11 @@ fn code_from_text(text: &str) -> Option<WasiError> {
         Some(WasiError::ConnectionReadTimeout)
     } else if t.contains("body size") {
         Some(WasiError::HttpResponseBodySize(None))
-    } else if t.contains("terminated") || t.contains("incomplete") || t.contains("reset") || t.contains("closed") {
+    } else if t.contains("terminated")
+        || t.contains("incomplete")
+        || t.contains("reset")
+        || t.contains("closed")
+    {
         Some(WasiError::ConnectionTerminated)
     } else {
         None

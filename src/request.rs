@@ -401,6 +401,7 @@ pub(crate) mod tests {
             split_reasoning: None,
             extra_body: None,
             timeout_ms: None,
+            routing_ticket: None,
         }
     }
 

@@ -125,6 +125,7 @@ impl Router {
         now_ms: u64,
         facts: &[Facts],
         rng: &mut Rng,
+        ticket: Option<u64>,
     ) -> Option<usize> {
         let fresh: Vec<usize> = eligible
             .iter()
@@ -148,9 +149,9 @@ impl Router {
         } else {
             match self.strategy {
                 RoutingStrategy::Priority => healthy.first().copied(),
-                RoutingStrategy::Sequential => self.round_robin(&healthy),
+                RoutingStrategy::Sequential => self.round_robin(&healthy, ticket),
                 RoutingStrategy::Weighted => weighted(&healthy, facts, rng),
-                RoutingStrategy::LeastLoaded => self.least_loaded(&healthy, facts),
+                RoutingStrategy::LeastLoaded => self.least_loaded(&healthy, facts, ticket),
             }
         }?;
         if let Some(p) = self.picks_since_reading.get_mut(chosen) {
@@ -159,7 +160,12 @@ impl Router {
         Some(chosen)
     }
 
-    fn round_robin(&mut self, pool: &[usize]) -> Option<usize> {
+    /// The next backend in turn: by the call's ticket when the host numbers calls, else by
+    /// this router's own cursor.
+    fn round_robin(&mut self, pool: &[usize], ticket: Option<u64>) -> Option<usize> {
+        if let Some(t) = ticket.filter(|_| !pool.is_empty()) {
+            return pool.get((t % pool.len() as u64) as usize).copied();
+        }
         let chosen = pool
             .iter()
             .copied()
@@ -169,12 +175,17 @@ impl Router {
         Some(chosen)
     }
 
-    fn least_loaded(&mut self, pool: &[usize], facts: &[Facts]) -> Option<usize> {
+    fn least_loaded(
+        &mut self,
+        pool: &[usize],
+        facts: &[Facts],
+        ticket: Option<u64>,
+    ) -> Option<usize> {
         let mut scores = Vec::with_capacity(pool.len());
         for &b in pool {
             let f = facts.get(b)?;
             let Some(load) = f.load else {
-                return self.round_robin(pool);
+                return self.round_robin(pool, ticket);
             };
             let pending = f64::from(self.picks_since_reading.get(b).copied().unwrap_or(0));
             scores.push((b, (load + pending) / f64::from(f.weight.max(1))));
@@ -185,7 +196,7 @@ impl Router {
             .filter(|&&(_, s)| s <= best)
             .map(|&(b, _)| b)
             .collect();
-        self.round_robin(&ties)
+        self.round_robin(&ties, ticket)
     }
 }
 
@@ -226,7 +237,7 @@ mod tests {
         let mut c = vec![0; f.len()];
         let all: Vec<usize> = (0..f.len()).collect();
         for _ in 0..n {
-            c[r.pick(&all, &[], 0, f, &mut rng).unwrap()] += 1;
+            c[r.pick(&all, &[], 0, f, &mut rng, None).unwrap()] += 1;
         }
         c
     }
@@ -237,15 +248,18 @@ mod tests {
         let mut r = Router::new(RoutingStrategy::Sequential, 3, 0);
         assert_eq!(counts(&mut r, 300, &f), vec![100, 100, 100]);
         let mut rng = Rng::new(1);
-        let next = r.pick(&[0, 1, 2], &[], 0, &f, &mut rng).unwrap();
-        assert_ne!(r.pick(&[0, 1, 2], &[next], 0, &f, &mut rng), Some(next));
+        let next = r.pick(&[0, 1, 2], &[], 0, &f, &mut rng, None).unwrap();
+        assert_ne!(
+            r.pick(&[0, 1, 2], &[next], 0, &f, &mut rng, None),
+            Some(next)
+        );
         r.failed(1, 0, &C, None);
         for _ in 0..10 {
-            assert_ne!(r.pick(&[0, 1, 2], &[], 100, &f, &mut rng), Some(1));
+            assert_ne!(r.pick(&[0, 1, 2], &[], 100, &f, &mut rng, None), Some(1));
         }
         assert_eq!(r.cooling(1, 1000), Some(4000));
         // After the cooldown it is back.
-        assert!((0..3).any(|_| r.pick(&[0, 1, 2], &[], 5000, &f, &mut rng) == Some(1)));
+        assert!((0..3).any(|_| r.pick(&[0, 1, 2], &[], 5000, &f, &mut rng, None) == Some(1)));
         assert!(r.recovering(1, 5000));
         r.succeeded(1);
         assert!(!r.recovering(1, 5000));
@@ -274,7 +288,7 @@ mod tests {
         r.failed(0, 0, &C, None);
         r.failed(0, 0, &C, None);
         r.failed(1, 0, &C, None);
-        assert_eq!(r.pick(&[0, 1], &[], 1, &f, &mut Rng::new(1)), Some(1));
+        assert_eq!(r.pick(&[0, 1], &[], 1, &f, &mut Rng::new(1), None), Some(1));
     }
 
     #[test]
@@ -283,7 +297,10 @@ mod tests {
         let mut r = Router::new(RoutingStrategy::Priority, 3, 2);
         assert_eq!(counts(&mut r, 10, &f), vec![10, 0, 0]);
         r.failed(0, 0, &C, None);
-        assert_eq!(r.pick(&[0, 1, 2], &[], 1, &f, &mut Rng::new(1)), Some(1));
+        assert_eq!(
+            r.pick(&[0, 1, 2], &[], 1, &f, &mut Rng::new(1), None),
+            Some(1)
+        );
     }
 
     #[test]
@@ -306,6 +323,24 @@ mod tests {
         let weighted = facts(&[1, 4], &[Some(4.0), Some(4.0)]);
         let c = counts(&mut r, 10, &weighted);
         assert!(c[1] > c[0], "{c:?}");
+        // A host-given ticket decides the turn, whatever the router's own cursor says.
+        let mut r = Router::new(RoutingStrategy::Sequential, 3, 2);
+        let f3 = facts(&[1, 1, 1], &[None, None, None]);
+        let turns: Vec<usize> = (0..6)
+            .map(|t| {
+                r.pick(&[0, 1, 2], &[], 0, &f3, &mut Rng::new(1), Some(t))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(turns, [0, 1, 2, 0, 1, 2]);
+        r.failed(1, 0, &C, None);
+        let turns: Vec<usize> = (0..4)
+            .map(|t| {
+                r.pick(&[0, 1, 2], &[], 0, &f3, &mut Rng::new(1), Some(t))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(turns, [0, 2, 0, 2], "cooling backends are skipped");
         // Unknown load: round-robin.
         let mut r = Router::new(RoutingStrategy::LeastLoaded, 2, 0);
         assert_eq!(

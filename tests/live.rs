@@ -182,7 +182,10 @@ fn weather_tool() -> ToolDefinition {
 /// so the request prefills the call marker as the last assistant turn (llama.cpp continues
 /// a final assistant message) and stops at the closing tag: a native `tool_calls` answer.
 async fn tool_server() -> llm_core_host::Client {
-    let template = format!("{}/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja", local_server_path("LLAMA_SRC"));
+    let template = format!(
+        "{}/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja",
+        local_server_path("LLAMA_SRC")
+    );
     let url = start_local_server(&["--name", "tools", "--", "--chat-template-file", &template]);
     let mut cfg = config(BackendKind::OpenaiCompatible, &url);
     cfg.timeouts.total_ms = Some(120_000);
@@ -202,17 +205,28 @@ fn forced_call(question: &str) -> ChatRequest {
 #[tokio::test(flavor = "multi_thread")]
 async fn native_tool_call_then_result_then_answer() {
     let client = tool_server().await;
-    let calls = client.chat_with_tool_call_output(forced_call("What is the weather in Paris?")).await.unwrap();
+    let calls = client
+        .chat_with_tool_call_output(forced_call("What is the weather in Paris?"))
+        .await
+        .unwrap();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].name, "get_weather");
     assert!(!calls[0].id.is_empty());
     let args: Value = serde_json::from_str(&calls[0].arguments).unwrap();
-    assert!(args["city"].as_str().is_some_and(|c| !c.is_empty()), "{args}");
+    assert!(
+        args["city"].as_str().is_some_and(|c| !c.is_empty()),
+        "{args}"
+    );
 
     // The result goes back in the OpenAI shape; the server renders it and answers in text.
     let mut follow_up = short("What is the weather in Paris?", 24);
-    follow_up.messages.push(Message::assistant_calls(calls.clone()));
-    follow_up.messages.push(Message::tool_result(calls[0].id.clone(), r#"{"weather": "sunny", "temperature_c": 22}"#));
+    follow_up
+        .messages
+        .push(Message::assistant_calls(calls.clone()));
+    follow_up.messages.push(Message::tool_result(
+        calls[0].id.clone(),
+        r#"{"weather": "sunny", "temperature_c": 22}"#,
+    ));
     let answer = client.chat(follow_up).await.unwrap();
     assert!(answer.tool_calls.is_empty());
     assert!(answer.content.is_some_and(|c| !c.is_empty()));
@@ -221,7 +235,10 @@ async fn native_tool_call_then_result_then_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn native_tool_call_streamed() {
     let client = tool_server().await;
-    let mut stream = client.chat_stream(forced_call("What is the weather in Oslo?")).await.unwrap();
+    let mut stream = client
+        .chat_stream(forced_call("What is the weather in Oslo?"))
+        .await
+        .unwrap();
     let mut fragments = String::new();
     let mut done = None;
     while let Some(event) = stream.next().await {

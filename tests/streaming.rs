@@ -13,7 +13,14 @@ use std::time::Duration;
 use support::*;
 
 /// Drains a stream: the deltas as (content, reasoning), all events, and how it ended.
-async fn drain(mut stream: ChatStream) -> (String, String, Vec<StreamEvent>, Result<ChatResponse, Error>) {
+async fn drain(
+    mut stream: ChatStream,
+) -> (
+    String,
+    String,
+    Vec<StreamEvent>,
+    Result<ChatResponse, Error>,
+) {
     let (mut content, mut reasoning, mut events) = (String::new(), String::new(), Vec::new());
     while let Some(item) = stream.next().await {
         match item {
@@ -41,12 +48,19 @@ fn finish(reason: &str) -> String {
 }
 
 fn sse_parts(fixture_text: &str) -> Vec<String> {
-    fixture_text.split_inclusive("\n\n").map(str::to_string).collect()
+    fixture_text
+        .split_inclusive("\n\n")
+        .map(str::to_string)
+        .collect()
 }
 
 fn tools_request() -> ChatRequest {
     let mut r = ask("weather?");
-    r.tools = vec![ToolDefinition::new("get_weather", "Weather", json!({"type": "object", "properties": {"city": {"type": "string"}}}))];
+    r.tools = vec![ToolDefinition::new(
+        "get_weather",
+        "Weather",
+        json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+    )];
     r
 }
 
@@ -63,12 +77,18 @@ async fn asks_for_a_stream_with_usage_and_reads_llamacpp() {
 
     let sent = server.last();
     assert_eq!(sent.json()["stream"], json!(true));
-    assert_eq!(sent.json()["stream_options"], json!({"include_usage": true}));
+    assert_eq!(
+        sent.json()["stream_options"],
+        json!({"include_usage": true})
+    );
     assert_eq!(sent.header("accept"), Some("text/event-stream"));
 
     assert_eq!(content, "Say hi<|im_");
     assert_eq!(done.content.as_deref(), Some(content.as_str()));
-    assert_eq!(done.usage.map(|u| (u.prompt_tokens, u.completion_tokens)), Some((26, 6)));
+    assert_eq!(
+        done.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+        Some((26, 6))
+    );
     assert_eq!(done.finish_reason, Some(FinishReason::Length));
     assert_eq!(done.model, "gemma-3-270m");
     assert_eq!(events.len(), 6, "one event per non-empty delta: {events:?}");
@@ -77,7 +97,11 @@ async fn asks_for_a_stream_with_usage_and_reads_llamacpp() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tool_call_deltas_are_assembled_for_vllm_and_sglang() {
     let (server, client) = vllm().await;
-    for file in ["vllm-stream-tools.sse", "sglang-stream-tools.sse", "llamacpp-stream-tools.sse"] {
+    for file in [
+        "vllm-stream-tools.sse",
+        "sglang-stream-tools.sse",
+        "llamacpp-stream-tools.sse",
+    ] {
         server.push(CHAT, Reply::sse_raw(sse_parts(&fixture(file))));
         let (_, _, events, done) = drain(client.chat_stream(tools_request()).await.unwrap()).await;
         let done = done.unwrap();
@@ -88,7 +112,16 @@ async fn tool_call_deltas_are_assembled_for_vllm_and_sglang() {
         assert!(!done.tool_calls[0].id.is_empty());
         assert_eq!(done.finish_reason, Some(FinishReason::ToolCalls));
         assert!(done.usage.is_some());
-        let deltas: Vec<&ToolCallDelta> = events.iter().filter_map(|e| if let StreamEvent::ToolCall(d) = e { Some(d) } else { None }).collect();
+        let deltas: Vec<&ToolCallDelta> = events
+            .iter()
+            .filter_map(|e| {
+                if let StreamEvent::ToolCall(d) = e {
+                    Some(d)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(deltas[0].name.as_deref(), Some("get_weather"));
         assert!(deltas.iter().all(|d| d.index == 0));
         let joined: String = deltas.iter().map(|d| d.arguments.as_str()).collect();
@@ -112,17 +145,35 @@ async fn every_byte_split_gives_the_same_final_response() {
     .collect::<String>();
     let bytes = body.as_bytes();
     server.push(CHAT, Reply::sse_raw(vec![body.clone()]));
-    let whole = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap();
-    assert_eq!((whole.content.as_deref(), whole.reasoning.as_deref()), (Some("Héllo wörld 🦀"), Some("Thinking… ✓")));
+    let whole = drain(client.chat_stream(ask("x")).await.unwrap())
+        .await
+        .3
+        .unwrap();
+    assert_eq!(
+        (whole.content.as_deref(), whole.reasoning.as_deref()),
+        (Some("Héllo wörld 🦀"), Some("Thinking… ✓"))
+    );
 
     // Two parts split at every byte (the delay keeps TCP from joining them again).
     for i in 1..bytes.len() {
-        let parts = vec![Bytes::copy_from_slice(&bytes[..i]), Bytes::copy_from_slice(&bytes[i..])];
+        let parts = vec![
+            Bytes::copy_from_slice(&bytes[..i]),
+            Bytes::copy_from_slice(&bytes[i..]),
+        ];
         server.push(
             CHAT,
-            Reply::Parts { status: 200, content_type: "text/event-stream".into(), parts, delay: Duration::from_micros(200), fail_after: None },
+            Reply::Parts {
+                status: 200,
+                content_type: "text/event-stream".into(),
+                parts,
+                delay: Duration::from_micros(200),
+                fail_after: None,
+            },
         );
-        let r = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap();
+        let r = drain(client.chat_stream(ask("x")).await.unwrap())
+            .await
+            .3
+            .unwrap();
         assert_eq!(r, whole, "split at byte {i}");
     }
     // Random chunkings (deterministic xorshift), down to single bytes.
@@ -138,8 +189,20 @@ async fn every_byte_split_gives_the_same_final_response() {
             parts.push(Bytes::copy_from_slice(&rest[..n]));
             rest = &rest[n..];
         }
-        server.push(CHAT, Reply::Parts { status: 200, content_type: "text/event-stream".into(), parts, delay: Duration::ZERO, fail_after: None });
-        let r = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap();
+        server.push(
+            CHAT,
+            Reply::Parts {
+                status: 200,
+                content_type: "text/event-stream".into(),
+                parts,
+                delay: Duration::ZERO,
+                fail_after: None,
+            },
+        );
+        let r = drain(client.chat_stream(ask("x")).await.unwrap())
+            .await
+            .3
+            .unwrap();
         assert_eq!(r, whole, "round {round}");
     }
 }
@@ -158,7 +221,11 @@ async fn an_error_event_after_the_200_keeps_the_partial_answer() {
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
     let e = end.unwrap_err();
     assert_eq!(e.code, ErrorCode::HttpStatus);
-    assert!(e.message.contains("mid-stream") && e.message.contains("overloaded"), "{}", e.message);
+    assert!(
+        e.message.contains("mid-stream") && e.message.contains("overloaded"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.partial.unwrap().content.as_deref(), Some("The answer is"));
     assert_eq!(content, "The answer is");
 }
@@ -166,8 +233,14 @@ async fn an_error_event_after_the_200_keeps_the_partial_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_without_done_or_finish_reason_is_truncated() {
     let (server, client) = vllm().await;
-    server.on(CHAT, Reply::sse(&[&chunk(json!({"content": "Half an ans"}))]));
-    let e = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap_err();
+    server.on(
+        CHAT,
+        Reply::sse(&[&chunk(json!({"content": "Half an ans"}))]),
+    );
+    let e = drain(client.chat_stream(ask("x")).await.unwrap())
+        .await
+        .3
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::Truncated);
     assert_eq!(e.partial.unwrap().content.as_deref(), Some("Half an ans"));
 }
@@ -175,9 +248,18 @@ async fn a_stream_without_done_or_finish_reason_is_truncated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_cut_mid_stream_keeps_the_partial_answer() {
     let (server, client) = vllm().await;
-    let parts = vec![chunk(json!({"content": "Once "})), chunk(json!({"content": "upon"})), chunk(json!({"content": " a time"}))];
+    let parts = vec![
+        chunk(json!({"content": "Once "})),
+        chunk(json!({"content": "upon"})),
+        chunk(json!({"content": " a time"})),
+    ];
     let parts: Vec<String> = parts.iter().map(|p| format!("data: {p}\n\n")).collect();
-    server.on(CHAT, Reply::sse_raw(parts).delayed(Duration::from_millis(20)).cut_after(2));
+    server.on(
+        CHAT,
+        Reply::sse_raw(parts)
+            .delayed(Duration::from_millis(20))
+            .cut_after(2),
+    );
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
     let e = end.unwrap_err();
     assert_eq!(e.code, ErrorCode::Connection, "{e:?}");
@@ -191,10 +273,20 @@ async fn silence_past_the_between_bytes_timeout_keeps_the_partial_answer() {
     let mut cfg = config(BackendKind::Vllm, &server.base_url());
     cfg.timeouts.between_bytes_ms = Some(200);
     let client = core().client(cfg).await.unwrap();
-    let parts = vec![format!("data: {}\n\n", chunk(json!({"content": "drip"}))), format!("data: {}\n\n", chunk(json!({"content": "drop"})))];
+    let parts = vec![
+        format!("data: {}\n\n", chunk(json!({"content": "drip"}))),
+        format!("data: {}\n\n", chunk(json!({"content": "drop"}))),
+    ];
     server.on(CHAT, Reply::sse_raw(parts).delayed(Duration::from_secs(3)));
-    let e = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::BetweenBytes), "{e:?}");
+    let e = drain(client.chat_stream(ask("x")).await.unwrap())
+        .await
+        .3
+        .unwrap_err();
+    assert_eq!(
+        e.code,
+        ErrorCode::Timeout(TimeoutKind::BetweenBytes),
+        "{e:?}"
+    );
     assert_eq!(e.partial.unwrap().content.as_deref(), Some("drip"));
 }
 
@@ -215,12 +307,21 @@ async fn invalid_utf8_and_a_10_mb_event() {
             fail_after: None,
         },
     );
-    let r = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap();
+    let r = drain(client.chat_stream(ask("x")).await.unwrap())
+        .await
+        .3
+        .unwrap();
     assert_eq!(r.content.as_deref(), Some("\u{fffd}b"));
 
     let big = "z".repeat(10 << 20);
-    server.push(CHAT, Reply::sse(&[&chunk(json!({"content": big})), &finish("stop"), "[DONE]"]));
-    let r = drain(client.chat_stream(ask("x")).await.unwrap()).await.3.unwrap();
+    server.push(
+        CHAT,
+        Reply::sse(&[&chunk(json!({"content": big})), &finish("stop"), "[DONE]"]),
+    );
+    let r = drain(client.chat_stream(ask("x")).await.unwrap())
+        .await
+        .3
+        .unwrap();
     assert_eq!(r.content.map(|c| c.len()), Some(10 << 20));
 }
 
@@ -233,14 +334,28 @@ async fn an_endless_stream_hits_the_response_cap_with_its_partial_answer() {
     let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "more "}))));
     server.on(
         CHAT,
-        Reply::Repeat { status: 200, content_type: "text/event-stream".into(), head: Bytes::new(), part: event, count: None, delay: Duration::ZERO },
+        Reply::Repeat {
+            status: 200,
+            content_type: "text/event-stream".into(),
+            head: Bytes::new(),
+            part: event,
+            count: None,
+            delay: Duration::ZERO,
+        },
     );
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
     let e = end.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
     let partial = e.partial.unwrap().content.unwrap();
-    assert!(partial.len() > 10_000 && partial.starts_with("more more"), "{}", partial.len());
-    assert_eq!(content, partial, "every delta the caller saw is in the partial answer");
+    assert!(
+        partial.len() > 10_000 && partial.starts_with("more more"),
+        "{}",
+        partial.len()
+    );
+    assert_eq!(
+        content, partial,
+        "every delta the caller saw is in the partial answer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -249,11 +364,21 @@ async fn dropping_a_stream_cancels_its_request() {
     let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "tick "}))));
     server.on(
         CHAT,
-        Reply::Repeat { status: 200, content_type: "text/event-stream".into(), head: Bytes::new(), part: event, count: None, delay: Duration::from_millis(20) },
+        Reply::Repeat {
+            status: 200,
+            content_type: "text/event-stream".into(),
+            head: Bytes::new(),
+            part: event,
+            count: None,
+            delay: Duration::from_millis(20),
+        },
     );
     let mut stream = client.chat_stream(ask("x")).await.unwrap();
     for _ in 0..3 {
-        assert!(matches!(stream.next().await, Some(Ok(StreamEvent::Content(_)))));
+        assert!(matches!(
+            stream.next().await,
+            Some(Ok(StreamEvent::Content(_)))
+        ));
     }
     assert_eq!(server.open_connections(), 1);
     drop(stream);
@@ -262,10 +387,28 @@ async fn dropping_a_stream_cancels_its_request() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         waited += 1;
     }
-    assert_eq!(server.open_connections(), 0, "the server saw the connection close");
+    assert_eq!(
+        server.open_connections(),
+        0,
+        "the server saw the connection close"
+    );
     // The client still works (the dropped instance is replaced).
-    server.on(CHAT, Reply::sse(&[&chunk(json!({"content": "ok"})), &finish("stop"), "[DONE]"]));
-    assert_eq!(client.chat_stream(ask("x")).await.unwrap().collect_response().await.unwrap().content.as_deref(), Some("ok"));
+    server.on(
+        CHAT,
+        Reply::sse(&[&chunk(json!({"content": "ok"})), &finish("stop"), "[DONE]"]),
+    );
+    assert_eq!(
+        client
+            .chat_stream(ask("x"))
+            .await
+            .unwrap()
+            .collect_response()
+            .await
+            .unwrap()
+            .content
+            .as_deref(),
+        Some("ok")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -274,26 +417,75 @@ async fn concurrent_streams_do_not_block_each_other() {
     let tick = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "."}))));
     server.push(
         CHAT,
-        Reply::Repeat { status: 200, content_type: "text/event-stream".into(), head: Bytes::new(), part: tick, count: None, delay: Duration::from_millis(50) },
+        Reply::Repeat {
+            status: 200,
+            content_type: "text/event-stream".into(),
+            head: Bytes::new(),
+            part: tick,
+            count: None,
+            delay: Duration::from_millis(50),
+        },
     );
     let mut endless = client.chat_stream(ask("x")).await.unwrap();
-    assert!(matches!(endless.next().await, Some(Ok(StreamEvent::Content(_)))));
+    assert!(matches!(
+        endless.next().await,
+        Some(Ok(StreamEvent::Content(_)))
+    ));
     // While the endless stream is open, others start and finish.
-    server.on(CHAT, Reply::sse(&[&chunk(json!({"content": "done"})), &finish("stop"), "[DONE]"]));
+    server.on(
+        CHAT,
+        Reply::sse(&[
+            &chunk(json!({"content": "done"})),
+            &finish("stop"),
+            "[DONE]",
+        ]),
+    );
     for _ in 0..3 {
-        let r = client.chat_stream(ask("x")).await.unwrap().collect_response().await.unwrap();
+        let r = client
+            .chat_stream(ask("x"))
+            .await
+            .unwrap()
+            .collect_response()
+            .await
+            .unwrap();
         assert_eq!(r.content.as_deref(), Some("done"));
     }
-    assert!(matches!(endless.next().await, Some(Ok(StreamEvent::Content(_)))), "still streaming");
+    assert!(
+        matches!(endless.next().await, Some(Ok(StreamEvent::Content(_)))),
+        "still streaming"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_before_the_first_event_are_retried() {
     let (server, client) = vllm().await;
-    server.push(CHAT, Reply::status_json(503, r#"{"error":{"message":"warming up"}}"#));
-    server.push(CHAT, Reply::sse_raw(vec![format!("data: {}\n\n", chunk(json!({"content": "lost"})))]).cut_after(0));
-    server.push(CHAT, Reply::sse(&[&chunk(json!({"content": "third time"})), &finish("stop"), "[DONE]"]));
-    let r = client.chat_stream(ask("x")).await.unwrap().collect_response().await.unwrap();
+    server.push(
+        CHAT,
+        Reply::status_json(503, r#"{"error":{"message":"warming up"}}"#),
+    );
+    server.push(
+        CHAT,
+        Reply::sse_raw(vec![format!(
+            "data: {}\n\n",
+            chunk(json!({"content": "lost"}))
+        )])
+        .cut_after(0),
+    );
+    server.push(
+        CHAT,
+        Reply::sse(&[
+            &chunk(json!({"content": "third time"})),
+            &finish("stop"),
+            "[DONE]",
+        ]),
+    );
+    let r = client
+        .chat_stream(ask("x"))
+        .await
+        .unwrap()
+        .collect_response()
+        .await
+        .unwrap();
     assert_eq!((r.content.as_deref(), r.attempts), (Some("third time"), 3));
 }
 
@@ -302,7 +494,10 @@ async fn a_json_answer_to_a_stream_request_is_replayed_as_events() {
     let (server, client) = vllm().await;
     server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
     let (content, reasoning, _, done) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
-    assert_eq!((content.as_str(), reasoning.as_str()), ("Hello! How can I help?", "The user greets me."));
+    assert_eq!(
+        (content.as_str(), reasoning.as_str()),
+        ("Hello! How can I help?", "The user greets me.")
+    );
     assert_eq!(done.unwrap().usage.map(|u| u.total_tokens), Some(31));
 }
 
@@ -311,7 +506,13 @@ async fn the_pollable_path_delivers_the_same_stream() {
     let (server, client) = vllm().await;
     server.on(
         CHAT,
-        Reply::sse(&[&chunk(json!({"content": "one "})), &chunk(json!({"content": "two"})), &finish("stop"), "[DONE]"]).delayed(Duration::from_millis(30)),
+        Reply::sse(&[
+            &chunk(json!({"content": "one "})),
+            &chunk(json!({"content": "two"})),
+            &finish("stop"),
+            "[DONE]",
+        ])
+        .delayed(Duration::from_millis(30)),
     );
     let mut stream = client.chat_stream(ask("x")).await.unwrap();
     let mut text = String::new();
@@ -330,5 +531,8 @@ async fn the_pollable_path_delivers_the_same_stream() {
         }
         assert!(polls < 50, "the pollable never reported the end");
     };
-    assert_eq!((text.as_str(), done.content.as_deref()), ("one two", Some("one two")));
+    assert_eq!(
+        (text.as_str(), done.content.as_deref()),
+        ("one two", Some("one two"))
+    );
 }

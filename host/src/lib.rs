@@ -23,12 +23,16 @@
 //! ([`HostOptions::max_concurrent_calls`]).
 //!
 //! Routing state (round-robin cursor, cooldowns, discovered models, `/metrics` readings)
-//! lives in each instance. That still meets the routing behaviour: `least-loaded` reads the
-//! servers' own load (shared truth, not per-instance counts); each instance starts its
-//! round-robin at a random backend, so instances interleave instead of marching together;
-//! and a dead backend costs each instance at most one failed attempt per cooldown period.
+//! lives in each instance, except the round-robin position: the client numbers its calls and
+//! passes each number as the request's `routing-ticket`, so `sequential` follows one sequence
+//! across all instances (100 concurrent calls over two backends split exactly 50/50).
+//! The rest is fine per instance: `least-loaded` reads the servers' own load from
+//! `/metrics` (shared truth, not per-instance counts), and a dead backend costs each instance
+//! at most one failed attempt per cooldown period — at most `max_concurrent_calls` failed
+//! attempts per cooldown for the whole client (tested).
 
 mod bindings;
+pub mod config_file;
 
 mod errors;
 pub mod json;

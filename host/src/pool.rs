@@ -64,6 +64,21 @@ pub(crate) struct Shared {
     allow: Arc<Allowlist>,
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
+    /// Instances created so far; instance k opens its client with routing seed base + k.
+    created: std::sync::atomic::AtomicU64,
+    /// Calls made so far: each call's routing ticket, so round-robin follows one sequence
+    /// across instances.
+    tickets: std::sync::atomic::AtomicU64,
+}
+
+/// Where a client's call numbering starts: its routing seed, else random.
+fn first_ticket(seed: &Option<u64>) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    seed.unwrap_or_else(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    })
 }
 
 /// A configured LLM client. Cheap to clone; clones share the instance pool.
@@ -106,12 +121,16 @@ impl Client {
             None => Allowlist::new(config.backends.iter().map(|b| b.base_url.as_str())),
         };
         let permits = Arc::new(Semaphore::new(runtime.options.max_concurrent_calls.max(1)));
+        let config_seed = config.routing_seed;
         let shared = Arc::new(Shared {
             runtime,
             config,
             allow: Arc::new(allow),
             idle: Mutex::new(Vec::new()),
             permits,
+            created: std::sync::atomic::AtomicU64::new(0),
+            // A random start, so one-shot clients (a CLI run each) spread too.
+            tickets: std::sync::atomic::AtomicU64::new(first_ticket(&config_seed)),
         });
         let client = Client { shared };
         // Opening the first instance validates the configuration.
@@ -180,10 +199,18 @@ impl Client {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| errors::internal("cannot instantiate the component", e))?;
+        // Consecutive seeds: instances start round-robin on successive backends and each
+        // alternates, so together they spread like one client (see the crate docs).
+        let ordinal = self
+            .shared
+            .created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut config = self.shared.config.clone();
+        config.routing_seed = Some(config.routing_seed.unwrap_or(0).wrapping_add(ordinal));
         let opened = plugin
             .aios_llm_llm_core()
             .client()
-            .call_open(&mut store, &self.shared.config)
+            .call_open(&mut store, &config)
             .await
             .map_err(|e| errors::internal("client.open failed", e))?;
         Ok(Instance {
@@ -191,6 +218,18 @@ impl Client {
             plugin,
             client: opened?,
         })
+    }
+
+    /// Numbers a call for round-robin (unless the caller did).
+    fn ticketed(&self, mut request: ChatRequest) -> ChatRequest {
+        if request.routing_ticket.is_none() {
+            request.routing_ticket = Some(
+                self.shared
+                    .tickets
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            );
+        }
+        request
     }
 
     /// Runs one call on a leased instance.
@@ -211,6 +250,7 @@ impl Client {
 
     /// One chat completion (AIOS `llm_chat`).
     pub async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        let request = self.ticketed(request);
         self.call("chat", async |i: &mut Instance| {
             i.plugin
                 .aios_llm_llm_core()
@@ -223,6 +263,7 @@ impl Client {
 
     /// Chat returning JSON text (AIOS `llm_chat_with_json_output`).
     pub async fn chat_with_json_output(&self, request: ChatRequest) -> Result<String, Error> {
+        let request = self.ticketed(request);
         self.call("chat-with-json-output", async |i: &mut Instance| {
             i.plugin
                 .aios_llm_llm_core()
@@ -238,6 +279,7 @@ impl Client {
         &self,
         request: ChatRequest,
     ) -> Result<Vec<ToolCall>, Error> {
+        let request = self.ticketed(request);
         self.call("chat-with-tool-call-output", async |i: &mut Instance| {
             i.plugin
                 .aios_llm_llm_core()
@@ -250,6 +292,7 @@ impl Client {
 
     /// A streamed chat: a `futures::Stream` of events ending with `StreamEvent::Done`.
     pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        let request = self.ticketed(request);
         let mut lease = self.lease().await?;
         let started = {
             let i = lease.get();

@@ -44,7 +44,9 @@ impl ChatStream {
     pub async fn ready(&mut self) -> Result<(), Error> {
         use wasmtime_wasi::p2::bindings::io::poll::HostPollable;
         let state = self.idle_state()?;
-        let Some(lease) = state.lease.as_mut() else { return Ok(()) };
+        let Some(lease) = state.lease.as_mut() else {
+            return Ok(());
+        };
         let instance = lease.get();
         let handle = state.handle;
         let pollable = instance
@@ -55,8 +57,13 @@ impl ChatStream {
             .await
             .map_err(|e| errors::internal("chat-stream.subscribe", e))?;
         let table = instance.store.data_mut().table();
-        let waited = HostPollable::block(table, wasmtime::component::Resource::new_borrow(pollable.rep())).await;
-        HostPollable::drop(table, pollable).map_err(|e| errors::internal("dropping a pollable", e))?;
+        let waited = HostPollable::block(
+            table,
+            wasmtime::component::Resource::new_borrow(pollable.rep()),
+        )
+        .await;
+        HostPollable::drop(table, pollable)
+            .map_err(|e| errors::internal("dropping a pollable", e))?;
         waited.map_err(|e| errors::internal("waiting on chat-stream", e))
     }
 
@@ -65,9 +72,16 @@ impl ChatStream {
     pub async fn next_ready(&mut self) -> Result<Vec<StreamEvent>, Error> {
         let state = self.idle_state()?;
         let mut events: Vec<StreamEvent> = state.ready.drain(..).collect();
-        let Some(lease) = state.lease.as_mut() else { return Ok(events) };
+        let Some(lease) = state.lease.as_mut() else {
+            return Ok(events);
+        };
         let instance = lease.get();
-        let result = instance.plugin.aios_llm_llm_core().chat_stream().call_next(&mut instance.store, state.handle).await;
+        let result = instance
+            .plugin
+            .aios_llm_llm_core()
+            .chat_stream()
+            .call_next(&mut instance.store, state.handle)
+            .await;
         match result {
             Ok(Ok(more)) => {
                 let ended = more.iter().any(|e| matches!(e, StreamEvent::Done(_)));
@@ -90,9 +104,17 @@ impl ChatStream {
 
     fn idle_state(&mut self) -> Result<&mut State, Error> {
         if self.pending.is_some() {
-            return Err(errors::host_error(crate::types::ErrorCode::InvalidRequest, "the stream is being polled as a futures::Stream"));
+            return Err(errors::host_error(
+                crate::types::ErrorCode::InvalidRequest,
+                "the stream is being polled as a futures::Stream",
+            ));
         }
-        self.state.as_mut().ok_or_else(|| errors::host_error(crate::types::ErrorCode::InvalidRequest, "the stream has ended"))
+        self.state.as_mut().ok_or_else(|| {
+            errors::host_error(
+                crate::types::ErrorCode::InvalidRequest,
+                "the stream has ended",
+            )
+        })
     }
 
     /// Drains the stream and returns the final response (the `Done` event's record).

@@ -80,6 +80,7 @@ impl ClientConfig {
             discovery_ttl_ms: None,
             metrics_ttl_ms: None,
             max_response_bytes: None,
+            routing_seed: None,
         }
     }
 
@@ -149,6 +150,7 @@ impl ChatRequest {
             split_reasoning: None,
             extra_body: None,
             timeout_ms: None,
+            routing_ticket: None,
         }
     }
 

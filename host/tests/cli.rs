@@ -8,7 +8,10 @@ const CHAT: &str = "/v1/chat/completions";
 
 async fn llm_core(args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-core"));
-    cmd.args(args).env_remove("LLM_CORE_BASE_URL").env_remove("LLM_CORE_API_KEY").stdin(std::process::Stdio::null());
+    cmd.args(args)
+        .env_remove("LLM_CORE_BASE_URL")
+        .env_remove("LLM_CORE_API_KEY")
+        .stdin(std::process::Stdio::null());
     cmd.output().await.expect("llm-core runs")
 }
 
@@ -39,16 +42,54 @@ async fn server() -> (ReplayServer, String) {
 async fn chat_prints_the_answer_or_the_record() {
     let (server, url) = server().await;
     server.on(CHAT, completion(json!({"content": "Hi there!"})));
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--system", "Be brief", "--temperature", "0.5", "--max-tokens", "9", "Say", "hi"]).await;
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--model",
+        "m",
+        "--system",
+        "Be brief",
+        "--temperature",
+        "0.5",
+        "--max-tokens",
+        "9",
+        "Say",
+        "hi",
+    ])
+    .await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "Hi there!\n");
     let sent = server.last().json();
-    assert_eq!(sent["messages"], json!([{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say hi"}]));
-    assert_eq!((sent["temperature"].clone(), sent["max_tokens"].clone()), (json!(0.5), json!(9)));
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say hi"}])
+    );
+    assert_eq!(
+        (sent["temperature"].clone(), sent["max_tokens"].clone()),
+        (json!(0.5), json!(9))
+    );
 
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--json", "Say hi"]).await;
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--model",
+        "m",
+        "--json",
+        "Say hi",
+    ])
+    .await;
     let record: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    for key in ["content", "reasoning", "tool_calls", "finish_reason", "usage", "model", "backend"] {
+    for key in [
+        "content",
+        "reasoning",
+        "tool_calls",
+        "finish_reason",
+        "usage",
+        "model",
+        "backend",
+    ] {
         assert!(record.get(key).is_some(), "{key} in {record}");
     }
     assert_eq!(record["content"], json!("Hi there!"));
@@ -59,20 +100,49 @@ async fn chat_prints_the_answer_or_the_record() {
 async fn failures_are_one_line_or_an_error_record_with_a_nonzero_exit() {
     let (server, url) = server().await;
     server.on(CHAT, Reply::status_json(401, r#"{"error":"Unauthorized"}"#));
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--api-key", "sk-hidden", "hi"]).await;
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--model",
+        "m",
+        "--api-key",
+        "sk-hidden",
+        "hi",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error (unauthorized, backend 127.0.0.1:") && err.contains("HTTP 401"), "{err}");
+    assert!(
+        err.starts_with("error (unauthorized, backend 127.0.0.1:") && err.contains("HTTP 401"),
+        "{err}"
+    );
     assert!(!err.contains("sk-hidden"));
 
     let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--json", "hi"]).await;
     assert_eq!(o.status.code(), Some(1));
     let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((e["error"]["kind"].clone(), e["error"]["status"].clone()), (json!("unauthorized"), json!(401)));
-    assert!(e["error"]["message"].as_str().unwrap().contains("Unauthorized"));
+    assert_eq!(
+        (e["error"]["kind"].clone(), e["error"]["status"].clone()),
+        (json!("unauthorized"), json!(401))
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unauthorized")
+    );
 
-    let o = llm_core(&["chat", "--base-url", "http://127.0.0.1:1/v1", "--model", "m", "hi"]).await;
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        "http://127.0.0.1:1/v1",
+        "--model",
+        "m",
+        "hi",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("connection refused"), "{}", stderr(&o));
 }
@@ -85,28 +155,88 @@ async fn tools_and_output_constraints() {
     let tools = dir.join("tools.json");
     std::fs::write(&tools, r#"[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]"#).unwrap();
     let schema = dir.join("city.json");
-    std::fs::write(&schema, r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#).unwrap();
+    std::fs::write(
+        &schema,
+        r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#,
+    )
+    .unwrap();
     let grammar = dir.join("yes.gbnf");
     std::fs::write(&grammar, "root ::= \"yes\"").unwrap();
     let tools_s = tools.to_str().unwrap();
 
     server.push(CHAT, completion(json!({"content": "", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})));
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--tools", tools_s, "--tool-choice", "get_weather", "--json", "weather?"]).await;
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--model",
+        "m",
+        "--tools",
+        tools_s,
+        "--tool-choice",
+        "get_weather",
+        "--json",
+        "weather?",
+    ])
+    .await;
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(r["tool_calls"], json!([{"id": "t1", "name": "get_weather", "arguments": {"city": "Paris"}}]), "arguments as a JSON value");
+    assert_eq!(
+        r["tool_calls"],
+        json!([{"id": "t1", "name": "get_weather", "arguments": {"city": "Paris"}}]),
+        "arguments as a JSON value"
+    );
     let sent = server.last().json();
-    assert_eq!(sent["tool_choice"], json!({"type": "function", "function": {"name": "get_weather"}}));
+    assert_eq!(
+        sent["tool_choice"],
+        json!({"type": "function", "function": {"name": "get_weather"}})
+    );
     assert_eq!(sent["tools"][0]["function"]["name"], json!("get_weather"));
 
-    server.on(CHAT, completion(json!({"content": "{\"city\": \"Paris\"}"})));
+    server.on(
+        CHAT,
+        completion(json!({"content": "{\"city\": \"Paris\"}"})),
+    );
     let cases: Vec<(Vec<&str>, &str, Value)> = vec![
-        (vec!["--json-object"], "response_format", json!({"type": "json_object"})),
-        (vec!["--json-schema", schema.to_str().unwrap()], "response_format", json!({"type": "json_schema", "json_schema": {"name": "city", "schema": {"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}, "strict": true}})),
-        (vec!["--regex", "[a-z]+"], "structured_outputs", json!({"regex": "[a-z]+"})),
-        (vec!["--choice", "yes,no"], "structured_outputs", json!({"choice": ["yes", "no"]})),
-        (vec!["--grammar", grammar.to_str().unwrap()], "structured_outputs", json!({"grammar": "root ::= \"yes\""})),
-        (vec!["--backend", "sglang", "--grammar", grammar.to_str().unwrap()], "ebnf", json!("root ::= \"yes\"")),
-        (vec!["--backend", "openai", "--choice", "yes,no"], "grammar", json!("root ::= \"yes\" | \"no\"")),
+        (
+            vec!["--json-object"],
+            "response_format",
+            json!({"type": "json_object"}),
+        ),
+        (
+            vec!["--json-schema", schema.to_str().unwrap()],
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "city", "schema": {"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}, "strict": true}}),
+        ),
+        (
+            vec!["--regex", "[a-z]+"],
+            "structured_outputs",
+            json!({"regex": "[a-z]+"}),
+        ),
+        (
+            vec!["--choice", "yes,no"],
+            "structured_outputs",
+            json!({"choice": ["yes", "no"]}),
+        ),
+        (
+            vec!["--grammar", grammar.to_str().unwrap()],
+            "structured_outputs",
+            json!({"grammar": "root ::= \"yes\""}),
+        ),
+        (
+            vec![
+                "--backend",
+                "sglang",
+                "--grammar",
+                grammar.to_str().unwrap(),
+            ],
+            "ebnf",
+            json!("root ::= \"yes\""),
+        ),
+        (
+            vec!["--backend", "openai", "--choice", "yes,no"],
+            "grammar",
+            json!("root ::= \"yes\" | \"no\""),
+        ),
     ];
     for (flags, field, value) in cases {
         let mut args = vec!["chat", "--base-url", &url, "--model", "m"];
@@ -135,20 +265,54 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "[reasoning] hmm\n[answer] Hello\n");
     let summary = stderr(&o);
-    for part in ["ms to first token", "tokens/s", "4 prompt + 3 completion tokens", "finish: stop"] {
+    for part in [
+        "ms to first token",
+        "tokens/s",
+        "4 prompt + 3 completion tokens",
+        "finish: stop",
+    ] {
         assert!(summary.contains(part), "{part} in {summary}");
     }
 
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--stream", "--json", "hi"]).await;
-    let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--model",
+        "m",
+        "--stream",
+        "--json",
+        "hi",
+    ])
+    .await;
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0], json!({"type": "reasoning", "text": "hmm"}));
     assert_eq!(lines[1], json!({"type": "content", "text": "Hel"}));
     assert_eq!(lines.last().unwrap()["type"], json!("done"));
     assert_eq!(lines.last().unwrap()["response"]["content"], json!("Hello"));
 
     // A failure mid-stream: the last line is the error record with the partial answer.
-    server.on(CHAT, Reply::sse(&[&chunk(json!({"content": "Par"}), None), r#"{"error":{"message":"boom","code":500}}"#]));
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--stream", "--json", "hi"]).await;
+    server.on(
+        CHAT,
+        Reply::sse(&[
+            &chunk(json!({"content": "Par"}), None),
+            r#"{"error":{"message":"boom","code":500}}"#,
+        ]),
+    );
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--model",
+        "m",
+        "--stream",
+        "--json",
+        "hi",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1));
     let last: Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
     assert_eq!(last["error"]["partial"]["content"], json!("Par"));
@@ -159,17 +323,110 @@ async fn models_and_health_commands() {
     let (server, url) = server().await;
     server.on("/v1/models", Reply::json(r#"{"object":"list","data":[{"id":"Qwen/Qwen3-8B","object":"model","owned_by":"vllm","max_model_len":32768}]}"#));
     server.on("/health", Reply::text(200, ""));
-    server.on("/metrics", Reply::text(200, "vllm:num_requests_running 1\nvllm:num_requests_waiting 2\n"));
+    server.on(
+        "/metrics",
+        Reply::text(
+            200,
+            "vllm:num_requests_running 1\nvllm:num_requests_waiting 2\n",
+        ),
+    );
     let o = llm_core(&["models", "--base-url", &url]).await;
-    assert_eq!(stdout(&o), format!("Qwen/Qwen3-8B\t{}  (context 32768)\n", server.addr()));
+    assert_eq!(
+        stdout(&o),
+        format!("Qwen/Qwen3-8B\t{}  (context 32768)\n", server.addr())
+    );
     let o = llm_core(&["health", "--base-url", &url]).await;
     assert!(o.status.success());
     let table = stdout(&o);
     let row = table.lines().nth(1).unwrap();
-    assert!(row.contains(" up ") && row.contains(" 3  Qwen/Qwen3-8B"), "{table}");
+    assert!(
+        row.contains(" up ") && row.contains(" 3  Qwen/Qwen3-8B"),
+        "{table}"
+    );
 
     let o = llm_core(&["health", "--base-url", "http://127.0.0.1:1/v1", "--json"]).await;
     assert_eq!(o.status.code(), Some(1));
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((report[0]["healthy"].clone(), report[0]["error"]["kind"].clone()), (json!(false), json!("connection")));
+    assert_eq!(
+        (
+            report[0]["healthy"].clone(),
+            report[0]["error"]["kind"].clone()
+        ),
+        (json!(false), json!("connection"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_files_drive_chat_and_the_health_table() {
+    let (a, url_a) = server().await;
+    let (b, url_b) = server().await;
+    for s in [&a, &b] {
+        s.on(CHAT, completion(json!({"content": "routed"})));
+        s.on("/health", Reply::text(200, "{\"status\":\"ok\"}"));
+    }
+    a.on(
+        "/metrics",
+        Reply::text(
+            200,
+            "llamacpp:requests_processing 2\nllamacpp:requests_deferred 1\n",
+        ),
+    );
+    let dir = std::env::temp_dir().join(format!("llm-core-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("llm-core.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "default-model = \"m\"\nrouting = \"sequential\"\n[[backends]]\nname = \"alpha\"\nkind = \"openai-compatible\"\nbase-url = \"{url_a}\"\nmodels = [\"m\"]\n[[backends]]\nname = \"beta\"\nkind = \"vllm\"\nbase-url = \"{url_b}\"\nmodels = [\"m\"]\n"
+        ),
+    )
+    .unwrap();
+    let toml_s = toml.to_str().unwrap();
+    for _ in 0..16 {
+        let o = llm_core(&["chat", "--config", toml_s, "hi"]).await;
+        assert_eq!(stdout(&o), "routed\n", "{}", stderr(&o));
+    }
+    let (na, nb) = (a.requests_to(CHAT).len(), b.requests_to(CHAT).len());
+    assert_eq!(na + nb, 16);
+    assert!(
+        na > 0 && nb > 0,
+        "one-shot runs start round-robin at random: {na}/{nb}"
+    );
+
+    let o = llm_core(&["health", "--config", toml_s]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    let alpha = table.lines().find(|l| l.starts_with("alpha")).unwrap();
+    let beta = table.lines().find(|l| l.starts_with("beta")).unwrap();
+    assert!(alpha.contains(" up ") && alpha.contains(" 3  m"), "{table}");
+    assert!(
+        beta.contains(" up ") && beta.contains("     -  m"),
+        "no metrics: {table}"
+    );
+
+    let yaml = dir.join("config.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "llms:\n  models:\n    - name: m\n      backend: vllm\n      hostname: \"{url_b}\"\n"
+        ),
+    )
+    .unwrap();
+    let o = llm_core(&["chat", "--config", yaml.to_str().unwrap(), "--json", "hi"]).await;
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["backend"], json!(b.addr().to_string()));
+
+    std::fs::write(
+        &toml,
+        "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\nbase_url = \"typo\"\n",
+    )
+    .unwrap();
+    let o = llm_core(&["chat", "--config", toml_s, "hi"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("invalid-config") && stderr(&o).contains("base_url"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

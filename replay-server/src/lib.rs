@@ -191,11 +191,13 @@ pub struct ReplayServer {
     connections: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
+    /// Tells every connection to close (a killed server).
+    kill: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for ReplayServer {
     fn drop(&mut self) {
-        self.task.abort();
+        self.kill();
     }
 }
 
@@ -224,6 +226,7 @@ impl ReplayServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicUsize::new(0));
         let (s, c, o) = (script.clone(), connections.clone(), open.clone());
+        let (kill, killed) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -234,12 +237,16 @@ impl ReplayServer {
                 o.fetch_add(1, Ordering::SeqCst);
                 let guard = OpenGuard(o.clone());
                 let script = s.clone();
+                let mut killed = killed.clone();
                 tokio::spawn(async move {
                     let _guard = guard;
                     let service = service_fn(move |req| handle(script.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                    let connection =
+                        http1::Builder::new().serve_connection(TokioIo::new(tcp), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = killed.wait_for(|k| *k) => {}
+                    }
                 });
             }
         });
@@ -249,7 +256,14 @@ impl ReplayServer {
             connections,
             open,
             task,
+            kill,
         }
+    }
+
+    /// Stops listening and drops every open connection, like a crashed server.
+    pub fn kill(&self) {
+        self.task.abort();
+        let _ = self.kill.send(true);
     }
 
     pub fn addr(&self) -> SocketAddr {

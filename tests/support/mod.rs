@@ -103,7 +103,10 @@ pub fn start_local_server(args: &[&str]) -> String {
 /// A path scripts/local-server knows (`LLAMA_SRC`, `MODEL`, ...).
 pub fn local_server_path(key: &str) -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-server");
-    let out = std::process::Command::new(script).arg("paths").output().expect("scripts/local-server paths");
+    let out = std::process::Command::new(script)
+        .arg("paths")
+        .output()
+        .expect("scripts/local-server paths");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))

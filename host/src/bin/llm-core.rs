@@ -52,6 +52,9 @@ struct Target {
     /// Default: $LLM_CORE_BASE_URL, else http://127.0.0.1:8000/v1.
     #[arg(long = "base-url", value_name = "URL")]
     base_urls: Vec<String>,
+    /// Backends and policies from a file: our TOML, or AIOS's config.yaml (`llms:` section).
+    #[arg(long, value_name = "FILE", conflicts_with = "base_urls")]
+    config: Option<PathBuf>,
     /// Server family of the --base-url backends.
     #[arg(long, value_enum, default_value = "vllm")]
     backend: Kind,
@@ -245,6 +248,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
 }
 
 fn client_config(t: &Target) -> Result<ClientConfig, Error> {
+    if let Some(path) = &t.config {
+        let mut config = llm_core_host::config_file::load(path)?;
+        if t.timeout_ms.is_some() {
+            config.timeouts.total_ms = t.timeout_ms;
+        }
+        return Ok(config);
+    }
     let mut urls = t.base_urls.clone();
     if urls.is_empty() {
         urls.push(

@@ -1,0 +1,445 @@
+//! Routing over several backends, retries, cooldowns and deadlines, through the host with
+//! loopback servers that inject faults.
+
+mod support;
+
+use llm_core_host::types::*;
+use llm_core_host::{Client, HostOptions};
+use replay_server::{ReplayServer, Reply};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn ok_reply() -> Reply {
+    Reply::json(fixture("vllm-chat.json"))
+}
+
+fn backend(server: &ReplayServer, models: &[&str]) -> BackendConfig {
+    BackendConfig {
+        models: models.iter().map(|m| m.to_string()).collect(),
+        ..BackendConfig::new(BackendKind::Vllm, server.base_url())
+    }
+}
+
+async fn client_over(
+    backends: Vec<BackendConfig>,
+    routing: RoutingStrategy,
+    tune: impl FnOnce(&mut ClientConfig),
+) -> Client {
+    let mut cfg = ClientConfig::new(backends);
+    cfg.routing = Some(routing);
+    cfg.retry.initial_backoff_ms = Some(10);
+    cfg.retry.max_backoff_ms = Some(50);
+    cfg.timeouts.total_ms = Some(20_000);
+    tune(&mut cfg);
+    core().client(cfg).await.unwrap()
+}
+
+async fn concurrent(client: &Client, n: usize) -> Vec<Result<ChatResponse, Error>> {
+    let calls = (0..n).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.chat(ask("hi")).await })
+    });
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequential_splits_100_concurrent_calls_evenly() {
+    let (a, b) = (ReplayServer::start().await, ReplayServer::start().await);
+    a.on(CHAT, ok_reply().after(Duration::from_millis(20)));
+    b.on(CHAT, ok_reply().after(Duration::from_millis(20)));
+    let client = client_over(
+        vec![backend(&a, &["m"]), backend(&b, &["m"])],
+        RoutingStrategy::Sequential,
+        |_| {},
+    )
+    .await;
+    let results = concurrent(&client, 100).await;
+    assert!(results.iter().all(Result::is_ok));
+    let (na, nb) = (a.requests_to(CHAT).len(), b.requests_to(CHAT).len());
+    assert_eq!(na + nb, 100);
+    assert!((40..=60).contains(&na), "split {na}/{nb}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_killed_mid_run_costs_at_most_one_attempt_per_instance() {
+    let (a, b) = (ReplayServer::start().await, ReplayServer::start().await);
+    a.on(CHAT, ok_reply().after(Duration::from_millis(10)));
+    b.on(CHAT, ok_reply().after(Duration::from_millis(10)));
+    let max_calls = 16;
+    let host = core_with(HostOptions {
+        max_concurrent_calls: max_calls,
+        ..HostOptions::default()
+    });
+    let mut cfg = ClientConfig::new(vec![backend(&a, &["m"]), backend(&b, &["m"])]);
+    cfg.retry.initial_backoff_ms = Some(10);
+    let client = host.client(cfg).await.unwrap(); // default cooldown: 5 s, longer than this run
+
+    let first = concurrent(&client, 40).await;
+    assert!(first.iter().all(Result::is_ok));
+    assert!(!b.requests_to(CHAT).is_empty());
+    b.kill();
+    let mut after = concurrent(&client, 60).await;
+    after.extend(concurrent(&client, 60).await);
+    let failed_attempts: u32 = after
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .expect("every call succeeds on the other backend")
+                .attempts
+                - 1
+        })
+        .sum();
+    assert!(
+        after
+            .iter()
+            .all(|r| r.as_ref().unwrap().backend == a.addr().to_string())
+    );
+    // The bound: each instance (at most max_concurrent_calls of them) tries the dead backend
+    // at most once per cooldown (5 s, longer than this run), then skips it.
+    assert!(
+        failed_attempts >= 1,
+        "the dead backend was tried and found dead"
+    );
+    assert!(
+        failed_attempts <= max_calls as u32,
+        "failed attempts {failed_attempts} > {max_calls}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn least_loaded_follows_the_servers_metrics() {
+    let (busy, idle) = (ReplayServer::start().await, ReplayServer::start().await);
+    for s in [&busy, &idle] {
+        s.on(CHAT, ok_reply());
+    }
+    busy.on("/metrics", Reply::text(200, "vllm:num_requests_running{model_name=\"m\"} 18\nvllm:num_requests_waiting{model_name=\"m\"} 12\n"));
+    idle.on("/metrics", Reply::text(200, "# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs{model_name=\"m\"} 1\nsglang:num_queue_reqs 0\n"));
+    let client = client_over(
+        vec![backend(&busy, &["m"]), backend(&idle, &["m"])],
+        RoutingStrategy::LeastLoaded,
+        |c| {
+            c.metrics_ttl_ms = Some(60_000);
+        },
+    )
+    .await;
+    for _ in 0..20 {
+        client.chat(ask("hi")).await.unwrap();
+    }
+    let (nb, ni) = (busy.requests_to(CHAT).len(), idle.requests_to(CHAT).len());
+    // Load 30 vs 1: the idle server takes every call until its load plus the calls sent
+    // since the reading reach 30.
+    assert_eq!((nb, ni), (0, 20), "busy {nb}, idle {ni}");
+    assert_eq!(
+        idle.requests_to("/metrics").len(),
+        1,
+        "readings are cached for metrics-ttl-ms"
+    );
+
+    // A backend without metrics: round-robin.
+    let (x, y) = (ReplayServer::start().await, ReplayServer::start().await);
+    x.on(CHAT, ok_reply());
+    y.on(CHAT, ok_reply());
+    let client = client_over(
+        vec![backend(&x, &["m"]), backend(&y, &["m"])],
+        RoutingStrategy::LeastLoaded,
+        |_| {},
+    )
+    .await;
+    for _ in 0..10 {
+        client.chat(ask("hi")).await.unwrap();
+    }
+    assert_eq!(
+        (x.requests_to(CHAT).len(), y.requests_to(CHAT).len()),
+        (5, 5)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn priority_fails_over_and_weighted_follows_weights() {
+    let (first, second) = (ReplayServer::start().await, ReplayServer::start().await);
+    first.on(CHAT, ok_reply());
+    second.on(CHAT, ok_reply());
+    let client = client_over(
+        vec![backend(&first, &["m"]), backend(&second, &["m"])],
+        RoutingStrategy::Priority,
+        |_| {},
+    )
+    .await;
+    for _ in 0..5 {
+        client.chat(ask("hi")).await.unwrap();
+    }
+    assert_eq!(
+        (
+            first.requests_to(CHAT).len(),
+            second.requests_to(CHAT).len()
+        ),
+        (5, 0)
+    );
+    first.on(
+        CHAT,
+        Reply::status_json(503, r#"{"error":{"message":"down"}}"#),
+    );
+    let r = client.chat(ask("hi")).await.unwrap();
+    assert_eq!((r.backend, r.attempts), (second.addr().to_string(), 2));
+    client.chat(ask("hi")).await.unwrap();
+    assert_eq!(
+        first.requests_to(CHAT).len(),
+        6,
+        "the failed backend is skipped while it cools down"
+    );
+
+    let (light, heavy) = (ReplayServer::start().await, ReplayServer::start().await);
+    light.on(CHAT, ok_reply());
+    heavy.on(CHAT, ok_reply());
+    let mut h = backend(&heavy, &["m"]);
+    h.weight = Some(3);
+    let client = client_over(
+        vec![backend(&light, &["m"]), h],
+        RoutingStrategy::Weighted,
+        |_| {},
+    )
+    .await;
+    for _ in 0..200 {
+        client.chat(ask("hi")).await.unwrap();
+    }
+    let nl = light.requests_to(CHAT).len();
+    assert!((25..=75).contains(&nl), "weight 1 of 4: {nl} of 200");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_is_honoured() {
+    let (server, _) = vllm().await;
+    server.push(
+        CHAT,
+        Reply::with_headers(
+            429,
+            &[("retry-after", "1"), ("content-type", "application/json")],
+            r#"{"error":{"message":"slow down"}}"#,
+        ),
+    );
+    server.push(CHAT, ok_reply());
+    let client = client_over(
+        vec![backend(&server, &["m"])],
+        RoutingStrategy::Sequential,
+        |_| {},
+    )
+    .await;
+    let started = Instant::now();
+    let r = client.chat(ask("hi")).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.attempts, 2);
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+
+    // A wait longer than max-retry-after-ms is not taken: the 429 comes back typed.
+    server.push(
+        CHAT,
+        Reply::with_headers(429, &[("retry-after-ms", "120000")], "{}"),
+    );
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(
+        (e.code, e.attempts),
+        (ErrorCode::RateLimited(Some(120_000)), 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_with_backoff_client_errors_are_not() {
+    let (server, _) = vllm().await;
+    let client = client_over(
+        vec![backend(&server, &["m"])],
+        RoutingStrategy::Sequential,
+        |c| {
+            c.retry.initial_backoff_ms = Some(200);
+            c.retry.max_backoff_ms = Some(1000);
+        },
+    )
+    .await;
+    server.push(
+        CHAT,
+        Reply::status_json(503, r#"{"error":{"message":"busy"}}"#),
+    );
+    server.push(
+        CHAT,
+        Reply::status_json(503, r#"{"error":{"message":"busy"}}"#),
+    );
+    server.push(CHAT, ok_reply());
+    let started = Instant::now();
+    let r = client.chat(ask("hi")).await.unwrap();
+    assert_eq!(r.attempts, 3);
+    // Backoffs of 200 and 400 ms, each less at most 25% jitter.
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        started.elapsed()
+    );
+
+    server.push(
+        CHAT,
+        Reply::status_json(400, r#"{"error":{"message":"bad temperature"}}"#),
+    );
+    let before = server.requests_to(CHAT).len();
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(
+        (e.code, e.attempts, e.status),
+        (ErrorCode::HttpStatus, 1, Some(400))
+    );
+    assert_eq!(
+        server.requests_to(CHAT).len() - before,
+        1,
+        "a 400 is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_total_deadline_ends_retries_with_a_timeout_naming_the_attempts() {
+    let (server, _) = vllm().await;
+    server.on(
+        CHAT,
+        Reply::status_json(503, r#"{"error":{"message":"overloaded"}}"#),
+    );
+    let client = client_over(
+        vec![backend(&server, &["m"])],
+        RoutingStrategy::Sequential,
+        |c| {
+            c.timeouts.total_ms = Some(1200);
+            c.retry.max_attempts = Some(20);
+            c.retry.initial_backoff_ms = Some(300);
+            c.retry.max_backoff_ms = Some(300);
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::Total), "{e:?}");
+    assert!(e.attempts >= 2 && e.attempts < 20, "{}", e.attempts);
+    assert!(
+        e.message
+            .contains(&format!("gave up after {} attempts", e.attempts)),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("overloaded"),
+        "the last error is kept: {}",
+        e.message
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
+    // A server that never answers: the deadline cuts the wait itself.
+    server.on(CHAT, Reply::Hang);
+    let started = Instant::now();
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::Total));
+    assert!(
+        started.elapsed() < Duration::from_millis(1600),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn models_route_to_the_backends_that_serve_them() {
+    let (a, b) = (ReplayServer::start().await, ReplayServer::start().await);
+    a.on(CHAT, ok_reply());
+    b.on(CHAT, ok_reply());
+    // b declares nothing: its models are discovered.
+    b.on(
+        "/v1/models",
+        Reply::json(r#"{"object":"list","data":[{"id":"qwen-b","object":"model"}]}"#),
+    );
+    let client = client_over(
+        vec![backend(&a, &["llama-a"]), backend(&b, &[])],
+        RoutingStrategy::Sequential,
+        |_| {},
+    )
+    .await;
+    for model in ["qwen-b", "llama-a", "qwen-b"] {
+        let mut r = ChatRequest::user("hi");
+        r.model = Some(model.into());
+        client.chat(r).await.unwrap();
+    }
+    assert_eq!(
+        (a.requests_to(CHAT).len(), b.requests_to(CHAT).len()),
+        (1, 2)
+    );
+
+    let mut r = ChatRequest::user("hi");
+    r.model = Some("gpt-9".into());
+    let e = client.chat(r).await.unwrap_err();
+    assert_eq!(
+        e.code,
+        ErrorCode::UnknownModel(vec!["llama-a".into(), "qwen-b".into()])
+    );
+    assert!(
+        e.message.contains("available: llama-a, qwen-b"),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_after_cooldown_can_be_confirmed_with_health() {
+    let (a, b) = (ReplayServer::start().await, ReplayServer::start().await);
+    a.on(CHAT, Reply::status_json(503, "{}"));
+    a.on("/health", Reply::status_json(503, "{}"));
+    b.on(CHAT, ok_reply());
+    let client = client_over(
+        vec![backend(&a, &["m"]), backend(&b, &["m"])],
+        RoutingStrategy::Priority,
+        |c| {
+            c.cooldown.base_ms = Some(100);
+            c.cooldown.probe_health = Some(true);
+        },
+    )
+    .await;
+    assert_eq!(client.chat(ask("hi")).await.unwrap().attempts, 2);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Cooldown over, but /health says no: the call goes to b without touching a's chat.
+    let before = a.requests_to(CHAT).len();
+    assert_eq!(client.chat(ask("hi")).await.unwrap().attempts, 1);
+    assert_eq!(a.requests_to(CHAT).len(), before);
+    assert!(!a.requests_to("/health").is_empty());
+    // Healthy again: priority sends it traffic once its (doubled) cooldown is over.
+    a.on(CHAT, ok_reply());
+    a.on("/health", Reply::text(200, ""));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let r = client.chat(ask("hi")).await.unwrap();
+    assert_eq!(r.backend, a.addr().to_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aios_config_yaml_loads_and_routes() {
+    let (qwen, llama) = (ReplayServer::start().await, ReplayServer::start().await);
+    qwen.on(CHAT, ok_reply());
+    llama.on(CHAT, ok_reply());
+    let yaml = format!(
+        "llms:\n  models:\n    - name: \"Qwen/Qwen2.5-7B-Instruct\"\n      backend: \"vllm\"\n      hostname: \"{}\"\n    - name: \"meta-llama/Llama-3.1-8B-Instruct\"\n      backend: \"sglang\"\n      hostname: \"{}\"\n  router:\n    strategy: \"sequential\"\n",
+        qwen.base_url(),
+        llama.base_url()
+    );
+    let path = std::env::temp_dir().join(format!("aios-config-{}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    let config = llm_core_host::config_file::load(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    let client = core().client(config).await.unwrap();
+    client
+        .chat(ChatRequest::user("default model"))
+        .await
+        .unwrap();
+    let mut r = ChatRequest::user("hi");
+    r.model = Some("meta-llama/Llama-3.1-8B-Instruct".into());
+    client.chat(r).await.unwrap();
+    assert_eq!(qwen.requests_to(CHAT).len(), 1);
+    assert_eq!(
+        qwen.last().json()["model"],
+        serde_json::json!("Qwen/Qwen2.5-7B-Instruct")
+    );
+    assert_eq!(llama.requests_to(CHAT).len(), 1);
+}
