@@ -16,7 +16,7 @@ use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo,
     ResponseFormat, StreamEvent, ToolCall,
 };
-use serde::Deserialize;
+use serde_json::Value;
 use std::cell::RefCell;
 
 /// Limit for probes (`/health`, `/metrics`, `/models`): they must not hold a call up.
@@ -686,46 +686,44 @@ fn output_error(message: &str, response: ChatResponse) -> Error {
     }
 }
 
-#[derive(Deserialize)]
-struct ModelList {
-    data: Vec<ModelEntry>,
-}
-
-#[derive(Deserialize)]
-struct ModelEntry {
-    id: String,
-    owned_by: Option<String>,
-    /// vLLM.
-    max_model_len: Option<u64>,
-    /// llama.cpp puts its context size here.
-    meta: Option<ModelMeta>,
-}
-
-#[derive(Deserialize)]
-struct ModelMeta {
-    n_ctx: Option<u64>,
-}
-
+/// Reads `{"data":[{"id","owned_by","max_model_len"|"meta":{"n_ctx"}}]}` (vLLM, SGLang,
+/// llama.cpp). A rare path: read through `Value` rather than typed structs, to keep the
+/// component small.
 fn parse_models(body: &[u8], backend: &str) -> Result<Vec<ModelInfo>, Error> {
-    let list: ModelList = serde_json::from_slice(body).map_err(|e| Error {
+    let malformed = |why: String| Error {
         body: Some(errors::kept_body(body)),
         ..Error::malformed(format!(
-            "the model list from `{backend}` is not an OpenAI model list ({e})"
+            "the model list from `{backend}` is not an OpenAI model list ({why})"
         ))
-    })?;
-    Ok(list
-        .data
-        .into_iter()
-        .map(|m| ModelInfo {
-            id: m.id,
-            backend: backend.to_string(),
-            owned_by: m.owned_by,
-            max_model_len: m
-                .max_model_len
-                .or(m.meta.and_then(|meta| meta.n_ctx))
-                .and_then(|n| u32::try_from(n).ok()),
+    };
+    let list: Value = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    let data = list
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("no `data` list".into()))?;
+    data.iter()
+        .map(|m| {
+            let id = m
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed("a model has no `id`".into()))?;
+            // vLLM says max_model_len; llama.cpp puts its context size under meta.n_ctx.
+            let len = m
+                .get("max_model_len")
+                .or_else(|| m.get("meta").and_then(|meta| meta.get("n_ctx")));
+            Ok(ModelInfo {
+                id: id.to_string(),
+                backend: backend.to_string(),
+                owned_by: m
+                    .get("owned_by")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                max_model_len: len
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok()),
+            })
         })
-        .collect())
+        .collect()
 }
 
 // -------------------------------------------------------------------------------------

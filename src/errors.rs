@@ -5,7 +5,6 @@
 //! `{"error":"Unauthorized"}`, FastAPI's `{"detail":...}`, or plain text. All are read here.
 
 use crate::types::{ChatResponse, Error, ErrorCode, TimeoutKind};
-use serde::Deserialize;
 
 /// Largest server body kept in an error (the rest is cut at a char boundary).
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -83,15 +82,6 @@ pub struct ServerMessage {
     pub kind: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Body {
-    error: Option<serde_json::Value>,
-    message: Option<serde_json::Value>,
-    #[serde(rename = "type")]
-    kind: Option<serde_json::Value>,
-    detail: Option<serde_json::Value>,
-}
-
 /// Reads any of the servers' error shapes; plain text becomes the message.
 pub fn server_message(body: &[u8]) -> ServerMessage {
     let text = String::from_utf8_lossy(body);
@@ -99,7 +89,9 @@ pub fn server_message(body: &[u8]) -> ServerMessage {
     if text.is_empty() {
         return ServerMessage::default();
     }
-    let Ok(parsed) = serde_json::from_str::<Body>(text) else {
+    let Ok(serde_json::Value::Object(body)) =
+        serde_json::from_slice::<serde_json::Value>(text.as_bytes())
+    else {
         return ServerMessage {
             message: Some(first_line(text)),
             kind: None,
@@ -110,22 +102,21 @@ pub fn server_message(body: &[u8]) -> ServerMessage {
         serde_json::Value::Null => None,
         other => Some(other.to_string()),
     };
-    match parsed.error {
+    match body.get("error") {
         Some(serde_json::Value::Object(inner)) => ServerMessage {
             message: inner.get("message").and_then(as_text),
             kind: inner.get("type").and_then(as_text),
         },
         Some(serde_json::Value::String(s)) => ServerMessage {
-            message: Some(s),
+            message: Some(s.clone()),
             kind: None,
         },
         _ => ServerMessage {
-            message: parsed
-                .message
-                .as_ref()
+            message: body
+                .get("message")
                 .and_then(as_text)
-                .or_else(|| parsed.detail.as_ref().and_then(as_text)),
-            kind: parsed.kind.as_ref().and_then(as_text),
+                .or_else(|| body.get("detail").and_then(as_text)),
+            kind: body.get("type").and_then(as_text),
         },
     }
 }

@@ -123,7 +123,7 @@ pub fn send(
         headers.push(("content-length".into(), body.len().to_string().into_bytes()));
     }
     let fields = Fields::from_list(&headers)
-        .map_err(|e| Error::invalid_request(format!("a request header was refused: {e:?}")))?;
+        .map_err(|_| Error::invalid_request("a request header was refused by the host"))?;
     let request = OutgoingRequest::new(fields);
     let setup = request
         .set_method(&if req.post { Method::Post } else { Method::Get })
@@ -454,12 +454,10 @@ fn transport_error(code: WasiError, base: &BaseUrl, phase: Phase) -> Error {
         ),
         WasiError::TlsProtocolError
         | WasiError::TlsCertificateError
-        | WasiError::TlsAlertReceived(_) => {
-            connection(format!("TLS with {origin} failed ({code:?})"))
-        }
+        | WasiError::TlsAlertReceived(_) => connection(format!("TLS with {origin} failed")),
         WasiError::InternalError(Some(why)) => {
             connection(format!("request to {origin} failed: {why}"))
         }
-        other => connection(format!("request to {origin} failed: {other:?}")),
+        _ => connection(format!("request to {origin} failed: HTTP protocol error")),
     }
 }

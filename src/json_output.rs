@@ -27,7 +27,7 @@ pub fn extract(content: &str) -> Result<(String, Value), String> {
     if body.is_empty() {
         return Err("the answer is empty, not JSON".into());
     }
-    match serde_json::from_str::<Value>(body) {
+    match serde_json::from_slice::<Value>(body.as_bytes()) {
         Ok(v) => Ok((body.to_string(), v)),
         Err(e) => Err(format!("the answer is not valid JSON ({e})")),
     }
@@ -116,12 +116,20 @@ fn check(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
             if let Some(min) = s.get("minimum").and_then(Value::as_f64)
                 && x < min
             {
-                return Err(format!("{path}: {x} is below the minimum {min}"));
+                return Err(format!(
+                    "{path}: {} is below the minimum {}",
+                    number(x),
+                    number(min)
+                ));
             }
             if let Some(max) = s.get("maximum").and_then(Value::as_f64)
                 && x > max
             {
-                return Err(format!("{path}: {x} is above the maximum {max}"));
+                return Err(format!(
+                    "{path}: {} is above the maximum {}",
+                    number(x),
+                    number(max)
+                ));
             }
         }
         _ => {}
@@ -143,6 +151,12 @@ fn bound(
         }
         _ => Ok(()),
     }
+}
+
+/// A float as JSON writes it (through serde_json's formatter, so the component does not
+/// carry a second float formatter).
+fn number(x: f64) -> String {
+    serde_json::Number::from_f64(x).map_or_else(|| "NaN".to_string(), |n| n.to_string())
 }
 
 fn has_type(v: &Value, t: &str) -> bool {

@@ -332,9 +332,8 @@ fn vllm_guided(body: &mut Map<String, Value>, legacy: bool, kind: &str, value: V
 
 fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> Result<(), Error> {
     if let Some(v) = value {
-        let n = serde_json::Number::from_f64(v).ok_or_else(|| {
-            Error::invalid_request(format!("{key} must be a finite number, not {v}"))
-        })?;
+        let n = serde_json::Number::from_f64(v)
+            .ok_or_else(|| Error::invalid_request(format!("{key} must be a finite number")))?;
         body.insert(key.into(), Value::Number(n));
     }
     Ok(())
@@ -342,7 +341,7 @@ fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> R
 
 /// Parses JSON text that must be an object.
 pub fn json_object(text: &str) -> Result<Value, String> {
-    match serde_json::from_str::<Value>(text) {
+    match serde_json::from_slice::<Value>(text.as_bytes()) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err("must be a JSON object".into()),
         Err(e) => Err(format!("is not valid JSON: {e}")),

@@ -27,19 +27,28 @@ pub struct RawAnswer {
 
 // ---- wire shapes (only the fields we read; unknown ones are ignored) ----
 
+/// A completion, or a stream chunk: one shape for both keeps the component small (each
+/// typed struct costs its own parser code).
 #[derive(Deserialize)]
-struct Completion {
-    id: Option<String>,
-    model: Option<String>,
-    choices: Option<Vec<Choice>>,
-    usage: Option<WireUsage>,
-    error: Option<Value>,
+pub(crate) struct WireCompletion {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub choices: Option<Vec<WireChoice>>,
+    pub usage: Option<WireUsage>,
+    pub error: Option<Value>,
+    /// `"error"` on SGLang's flat error objects.
+    pub object: Option<String>,
+    pub message: Option<Value>,
 }
 
 #[derive(Deserialize)]
-struct Choice {
-    message: Option<WireMessage>,
-    finish_reason: Option<String>,
+pub(crate) struct WireChoice {
+    pub index: Option<u32>,
+    /// Non-streaming answers.
+    pub message: Option<WireMessage>,
+    /// Stream chunks.
+    pub delta: Option<WireMessage>,
+    pub finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,12 +84,7 @@ pub(crate) struct WireUsage {
     completion_tokens: Option<u64>,
     total_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,
-    completion_tokens_details: Option<Details>,
-}
-
-#[derive(Deserialize)]
-struct Details {
-    reasoning_tokens: Option<u64>,
+    completion_tokens_details: Option<Value>,
 }
 
 impl WireUsage {
@@ -96,7 +100,7 @@ impl WireUsage {
                 .reasoning_tokens
                 .or(self
                     .completion_tokens_details
-                    .and_then(|d| d.reasoning_tokens))
+                    .and_then(|d| d.get("reasoning_tokens").and_then(Value::as_u64)))
                 .map(clamp),
         }
     }
@@ -142,7 +146,7 @@ pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
             "the server answered 200 with an empty body",
         ));
     }
-    let completion: Completion = serde_json::from_slice(body).map_err(|e| Error {
+    let completion: WireCompletion = serde_json::from_slice(body).map_err(|e| Error {
         body: Some(errors::kept_body(body)),
         ..Error::malformed(format!(
             "the server's answer is not a chat completion ({e})"
@@ -209,10 +213,12 @@ impl DecodeOptions {
     pub fn for_request(req: &ChatRequest) -> DecodeOptions {
         let json = match &req.response_format {
             Some(ResponseFormat::JsonObject) => JsonExpectation::Any,
-            Some(ResponseFormat::JsonSchema(s)) => match serde_json::from_str(&s.schema) {
-                Ok(schema) => JsonExpectation::Schema(schema),
-                Err(_) => JsonExpectation::Any,
-            },
+            Some(ResponseFormat::JsonSchema(s)) => {
+                match serde_json::from_slice(s.schema.as_bytes()) {
+                    Ok(schema) => JsonExpectation::Schema(schema),
+                    Err(_) => JsonExpectation::Any,
+                }
+            }
             _ => JsonExpectation::None,
         };
         DecodeOptions {

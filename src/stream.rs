@@ -5,29 +5,10 @@
 
 use crate::errors;
 use crate::reasoning::{Piece, ThinkFilter};
-use crate::response::{self, DecodeOptions, RawAnswer, Served, WireMessage, WireUsage};
+use crate::response::{self, DecodeOptions, RawAnswer, Served, WireCompletion, WireMessage};
 use crate::tool_calls::{IdSource, RawToolCall};
 use crate::types::{ChatResponse, Error, ErrorCode, StreamEvent, ToolCallDelta};
-use serde::Deserialize;
 use serde_json::Value;
-
-#[derive(Deserialize)]
-struct Chunk {
-    id: Option<String>,
-    model: Option<String>,
-    choices: Option<Vec<ChunkChoice>>,
-    usage: Option<WireUsage>,
-    error: Option<Value>,
-    object: Option<String>,
-    message: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice {
-    index: Option<u32>,
-    delta: Option<WireMessage>,
-    finish_reason: Option<String>,
-}
 
 /// Stream state: the answer so far, and filters that keep tags out of content deltas.
 pub struct Assembler {
@@ -72,7 +53,7 @@ impl Assembler {
             self.done = true;
             return;
         }
-        let chunk: Chunk = match serde_json::from_str(data) {
+        let chunk: WireCompletion = match serde_json::from_slice(data.as_bytes()) {
             Ok(c) => c,
             Err(e) => {
                 self.failed = Some(Error {

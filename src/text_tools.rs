@@ -77,7 +77,7 @@ fn qwen_xml(body: &str) -> Option<RawToolCall> {
             .find("</parameter>")
             .unwrap_or(value_and_rest.len());
         let raw = value_and_rest[..value_end].trim_matches('\n');
-        let value = match serde_json::from_str::<Value>(raw.trim()) {
+        let value = match serde_json::from_slice::<Value>(raw.trim().as_bytes()) {
             Ok(
                 v @ (Value::Number(_)
                 | Value::Bool(_)
@@ -176,7 +176,7 @@ fn json_calls(text: &str) -> Option<(Vec<RawToolCall>, usize)> {
 }
 
 fn first_json(text: &str) -> Option<(Value, usize)> {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_slice(text.as_bytes()).into_iter::<Value>();
     let value = stream.next()?.ok()?;
     Some((value, stream.byte_offset()))
 }

@@ -121,15 +121,17 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Ok("{}".into());
     }
-    match serde_json::from_str::<Value>(trimmed) {
+    match serde_json::from_slice::<Value>(trimmed.as_bytes()) {
         Ok(Value::Object(_)) => Ok(trimmed.to_string()),
-        Ok(Value::String(inner)) => match serde_json::from_str::<Value>(inner.trim()) {
-            Ok(Value::Object(_)) => Ok(inner.trim().to_string()),
-            _ => Err(format!(
-                "arguments are a JSON string, not an object: {}",
-                preview(trimmed)
-            )),
-        },
+        Ok(Value::String(inner)) => {
+            match serde_json::from_slice::<Value>(inner.trim().as_bytes()) {
+                Ok(Value::Object(_)) => Ok(inner.trim().to_string()),
+                _ => Err(format!(
+                    "arguments are a JSON string, not an object: {}",
+                    preview(trimmed)
+                )),
+            }
+        }
         Ok(Value::Null) => Err("arguments are null, not a JSON object".into()),
         Ok(other) => Err(format!(
             "arguments are a JSON {}, not an object",
@@ -150,7 +152,7 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
 /// `{"a":1}` + `1}` or `{"a":1}{"a":1}`. Accept the leading object when what follows it is
 /// a repeat of its own tail.
 fn repair_duplicated_tail(text: &str) -> Option<&str> {
-    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut values = serde_json::Deserializer::from_slice(text.as_bytes()).into_iter::<Value>();
     let first = values.next()?.ok()?;
     let end = values.byte_offset();
     let (head, rest) = text.split_at(end);
