@@ -45,7 +45,7 @@ pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
         return host_error(
             ErrorCode::LimitExceeded,
-            format!("{context}: the component hit the host's memory limit"),
+            format!("{context}: the component hit the host's memory limit (max_memory_bytes)"),
         );
     }
     if text.contains("all fuel consumed")
@@ -54,7 +54,13 @@ pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     {
         return host_error(
             ErrorCode::LimitExceeded,
-            format!("{context}: the component hit the host's CPU limit"),
+            format!("{context}: the component hit the host's CPU limit (max_cpu_fuel)"),
+        );
+    }
+    if text.contains("concurrent limit") || text.contains("instance limit") {
+        return host_error(
+            ErrorCode::LimitExceeded,
+            format!("{context}: every instance slot of the host is in use (max_instances)"),
         );
     }
     host_error(

@@ -32,6 +32,7 @@
 //! attempts per cooldown for the whole client (tested).
 
 mod bindings;
+pub mod cache;
 pub mod config_file;
 
 mod errors;
@@ -42,11 +43,11 @@ mod stream;
 pub mod transport;
 mod values;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::exports::aios::llm::types;
 pub use pool::Client;
@@ -69,6 +70,18 @@ pub struct HostOptions {
     pub max_response_bytes: u64,
     /// Upper bound on every timeout the component requests.
     pub max_timeout: Duration,
+    /// How long a call waits for a free slot when `max_concurrent_calls` are in flight
+    /// before failing with `limit-exceeded`.
+    pub queue_timeout: Duration,
+    /// CPU budget of each call into the component, in wasmtime fuel (about one unit per wasm
+    /// instruction); a call that uses it up fails with `limit-exceeded`. Waiting for the
+    /// network costs none.
+    pub max_cpu_fuel: u64,
+    /// Instance slots of the pooling allocator, shared by every client of an `LlmCore`.
+    /// Fixed when the `LlmCore` is created (`with_options` keeps it).
+    pub max_instances: u32,
+    /// Directory of the compiled-component cache; `None` compiles on every start.
+    pub compiled_cache: Option<PathBuf>,
 }
 
 impl Default for HostOptions {
@@ -79,6 +92,10 @@ impl Default for HostOptions {
             max_memory_bytes: 64 << 20,
             max_response_bytes: 64 << 20,
             max_timeout: Duration::from_secs(600),
+            queue_timeout: Duration::from_secs(60),
+            max_cpu_fuel: 20_000_000_000,
+            max_instances: 1000,
+            compiled_cache: cache::default_dir(),
         }
     }
 }
@@ -95,6 +112,7 @@ pub(crate) struct Runtime {
     pub pre: bindings::LlmCorePluginPre<pool::HostState>,
     pub options: HostOptions,
     pub transport: Arc<transport::Transport>,
+    pub load: cache::LoadReport,
 }
 
 impl LlmCore {
@@ -120,17 +138,19 @@ impl LlmCore {
 
     /// Compiles a component from bytes.
     pub fn from_bytes(bytes: &[u8], options: HostOptions) -> Result<LlmCore, types::Error> {
-        let engine = Engine::new(&Config::new())
+        let engine = Engine::new(&engine_config(&options))
             .map_err(|e| errors::internal("cannot create the wasm engine", e))?;
-        let component = Component::new(&engine, bytes)
-            .map_err(|e| errors::internal("cannot compile the component", e))?;
-        LlmCore::from_component(engine, component, options)
+        let (component, load) =
+            cache::load_or_compile(&engine, bytes, options.compiled_cache.as_deref())
+                .map_err(|e| errors::internal("cannot compile the component", e))?;
+        LlmCore::from_component(engine, component, options, load)
     }
 
     fn from_component(
         engine: Engine,
         component: Component,
         options: HostOptions,
+        load: cache::LoadReport,
     ) -> Result<LlmCore, types::Error> {
         let mut linker: Linker<pool::HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -153,17 +173,28 @@ impl LlmCore {
                 pre,
                 options,
                 transport: Arc::new(transport::Transport::default()),
+                load,
             }),
         })
     }
 
     /// The same compiled component under other host options (its own connection pool).
     pub fn with_options(&self, options: HostOptions) -> Result<LlmCore, types::Error> {
+        let load = cache::LoadReport {
+            elapsed: Duration::ZERO,
+            ..self.inner.load.clone()
+        };
         LlmCore::from_component(
             self.inner.engine.clone(),
             self.inner.component.clone(),
             options,
+            load,
         )
+    }
+
+    /// How the component was loaded (compiled, or from the cache) and how long it took.
+    pub fn load_report(&self) -> &cache::LoadReport {
+        &self.inner.load
     }
 
     pub fn options(&self) -> &HostOptions {
@@ -179,4 +210,24 @@ impl LlmCore {
     pub async fn client(&self, config: types::ClientConfig) -> Result<Client, types::Error> {
         Client::open(self.inner.clone(), config).await
     }
+}
+
+/// The engine: fuel metering (the per-call CPU cap) and the pooling instance allocator
+/// (instantiation in microseconds: slots are reserved once and reused).
+fn engine_config(options: &HostOptions) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    // One component instance holds a few core instances (the program, WASI shims), with
+    // their memories and tables.
+    let per_component = 4;
+    pool.total_component_instances(options.max_instances)
+        .total_core_instances(options.max_instances.saturating_mul(per_component))
+        .total_memories(options.max_instances.saturating_mul(per_component))
+        .total_tables(options.max_instances.saturating_mul(per_component))
+        .total_stacks(options.max_instances)
+        .max_memory_size(options.max_memory_bytes);
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
 }

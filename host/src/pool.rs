@@ -24,6 +24,8 @@ pub struct HostState {
     table: ResourceTable,
     hooks: SandboxHooks,
     limits: StoreLimits,
+    /// CPU budget per call into the component.
+    fuel: u64,
 }
 
 impl HostState {
@@ -56,6 +58,19 @@ pub(crate) struct Instance {
     pub store: Store<HostState>,
     pub plugin: LlmCorePlugin,
     pub client: ResourceAny,
+}
+
+/// Fuel consumed between yields to the async runtime, so one busy guest cannot hold a
+/// worker thread for long.
+const YIELD_EVERY_FUEL: u64 = 10_000_000;
+
+impl Instance {
+    /// Gives the next call into the component its CPU budget.
+    pub fn refuel(&mut self) {
+        let fuel = self.store.data().fuel;
+        // Cannot fail: the engine meters fuel (see `engine_config`).
+        let _ = self.store.set_fuel(fuel);
+    }
 }
 
 pub(crate) struct Shared {
@@ -144,13 +159,26 @@ impl Client {
     }
 
     pub(crate) async fn lease(&self) -> Result<Lease, Error> {
-        let permit = self
-            .shared
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| host_error(ErrorCode::Internal, "the client was shut down"))?;
+        let options = &self.shared.runtime.options;
+        let permit = match tokio::time::timeout(
+            options.queue_timeout,
+            self.shared.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(host_error(ErrorCode::Internal, "the client was shut down")),
+            Err(_) => {
+                return Err(host_error(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "{} calls are already in flight (the host's max_concurrent_calls) and none finished within {} ms",
+                        options.max_concurrent_calls,
+                        options.queue_timeout.as_millis()
+                    ),
+                ));
+            }
+        };
         let idle = self
             .shared
             .idle
@@ -187,13 +215,22 @@ impl Client {
                 },
                 sender: runtime.transport.clone(),
             },
+            // A trap (not a failed allocation the guest would abort on) names the cause.
             limits: StoreLimitsBuilder::new()
                 .memory_size(options.max_memory_bytes)
                 .instances(4)
+                .trap_on_grow_failure(true)
                 .build(),
+            fuel: options.max_cpu_fuel,
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limits);
+        store
+            .set_fuel(options.max_cpu_fuel)
+            .map_err(|e| errors::internal("cannot meter the component", e))?;
+        store
+            .fuel_async_yield_interval(Some(YIELD_EVERY_FUEL))
+            .map_err(|e| errors::internal("cannot meter the component", e))?;
         let plugin = runtime
             .pre
             .instantiate_async(&mut store)
@@ -239,6 +276,7 @@ impl Client {
         f: impl AsyncFnOnce(&mut Instance) -> wasmtime::Result<Result<T, Error>>,
     ) -> Result<T, Error> {
         let mut lease = self.lease().await?;
+        lease.get().refuel();
         match f(lease.get()).await {
             Ok(result) => {
                 lease.release();
@@ -296,6 +334,7 @@ impl Client {
         let mut lease = self.lease().await?;
         let started = {
             let i = lease.get();
+            i.refuel();
             i.plugin
                 .aios_llm_llm_core()
                 .client()

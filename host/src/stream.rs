@@ -48,6 +48,7 @@ impl ChatStream {
             return Ok(());
         };
         let instance = lease.get();
+        instance.refuel();
         let handle = state.handle;
         let pollable = instance
             .plugin
@@ -76,6 +77,7 @@ impl ChatStream {
             return Ok(events);
         };
         let instance = lease.get();
+        instance.refuel();
         let result = instance
             .plugin
             .aios_llm_llm_core()
@@ -140,6 +142,7 @@ async fn advance(mut state: State) -> (State, Option<Result<StreamEvent, Error>>
         return (state, None);
     };
     let instance = lease.get();
+    instance.refuel();
     let result = instance
         .plugin
         .aios_llm_llm_core()
@@ -171,6 +174,7 @@ async fn advance(mut state: State) -> (State, Option<Result<StreamEvent, Error>>
 async fn finish(state: &mut State) {
     if let Some(mut lease) = state.lease.take() {
         let instance = lease.get();
+        instance.refuel();
         if state
             .handle
             .resource_drop_async(&mut instance.store)

@@ -1,0 +1,156 @@
+//! A disk cache of compiled components, so a process starts in milliseconds instead of
+//! compiling with Cranelift. An entry is keyed by the component's BLAKE3 hash and the
+//! engine's precompile-compatibility hash (wasmtime version and every setting that affects
+//! code), and carries a BLAKE3 checksum of its contents that is verified before the bytes are
+//! trusted. A missing, stale, corrupt or unreadable entry is ignored and rebuilt.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// How a component was obtained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// No cache configured: compiled.
+    Compiled,
+    /// Not in the cache (or the entry was unusable): compiled and stored.
+    Stored,
+    /// Loaded from a verified cache entry.
+    Hit,
+}
+
+/// What loading cost.
+#[derive(Clone, Debug)]
+pub struct LoadReport {
+    pub outcome: CacheOutcome,
+    pub elapsed: Duration,
+    /// The cache entry used or written, if any.
+    pub entry: Option<PathBuf>,
+}
+
+/// `$AIOS_LLM_CORE_CACHE`, else `$XDG_CACHE_HOME/aios-llm-core`, else `~/.cache/aios-llm-core`,
+/// plus `/compiled`.
+pub fn default_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("AIOS_LLM_CORE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(|x| PathBuf::from(x).join("aios-llm-core"))
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aios-llm-core"))
+                })
+        })?;
+    Some(base.join("compiled"))
+}
+
+struct Blake3Hasher(blake3::Hasher);
+
+impl Hasher for Blake3Hasher {
+    fn finish(&self) -> u64 {
+        let hash = self.0.finalize();
+        u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default())
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// The entry path for `bytes` compiled by `engine`.
+pub fn entry_path(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
+    let mut hasher = Blake3Hasher(blake3::Hasher::new());
+    hasher.0.update(bytes);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let key = hasher.0.finalize().to_hex();
+    dir.join(format!("{}.cwasm", &key[..32]))
+}
+
+const CHECKSUM_LEN: usize = 32;
+
+/// Compiles `bytes`, or loads them from the cache in `dir`.
+pub fn load_or_compile(
+    engine: &Engine,
+    bytes: &[u8],
+    dir: Option<&Path>,
+) -> wasmtime::Result<(Component, LoadReport)> {
+    let started = Instant::now();
+    let Some(dir) = dir else {
+        let component = Component::new(engine, bytes)?;
+        return Ok((
+            component,
+            LoadReport {
+                outcome: CacheOutcome::Compiled,
+                elapsed: started.elapsed(),
+                entry: None,
+            },
+        ));
+    };
+    let entry = entry_path(dir, engine, bytes);
+    if let Some(component) = read_entry(engine, &entry) {
+        return Ok((
+            component,
+            LoadReport {
+                outcome: CacheOutcome::Hit,
+                elapsed: started.elapsed(),
+                entry: Some(entry),
+            },
+        ));
+    }
+    let component = Component::new(engine, bytes)?;
+    // A cache that cannot be written costs only speed.
+    let stored = component
+        .serialize()
+        .ok()
+        .and_then(|artifact| write_entry(&entry, &artifact).ok());
+    let outcome = if stored.is_some() {
+        CacheOutcome::Stored
+    } else {
+        CacheOutcome::Compiled
+    };
+    Ok((
+        component,
+        LoadReport {
+            outcome,
+            elapsed: started.elapsed(),
+            entry: stored.map(|_| entry),
+        },
+    ))
+}
+
+/// A verified entry, or `None`.
+fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
+    let data = std::fs::read(path).ok()?;
+    if data.len() <= CHECKSUM_LEN {
+        return None;
+    }
+    let (checksum, artifact) = data.split_at(CHECKSUM_LEN);
+    if blake3::hash(artifact).as_bytes() != checksum {
+        return None;
+    }
+    // SAFETY: the artifact is byte-for-byte what `Component::serialize` wrote for an engine
+    // with the same compatibility hash (the file name) — verified by its checksum — and
+    // wasmtime checks its own header (version, settings) before using it.
+    unsafe { Component::deserialize(engine, artifact) }.ok()
+}
+
+fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("cache entry has no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        blake3::hash(artifact).to_hex()
+    ));
+    let mut data = Vec::with_capacity(CHECKSUM_LEN + artifact.len());
+    data.extend_from_slice(blake3::hash(artifact).as_bytes());
+    data.extend_from_slice(artifact);
+    std::fs::write(&tmp, &data)?;
+    // Atomic: readers see the old entry or the whole new one, never a half-written file.
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

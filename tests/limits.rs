@@ -1,0 +1,306 @@
+//! The sandbox's limits: each one hit is a typed error to the caller and leaves the host
+//! healthy (the next call works).
+
+mod support;
+
+use bytes::Bytes;
+use llm_core_host::cache::CacheOutcome;
+use llm_core_host::types::*;
+use llm_core_host::{HostOptions, LlmCore};
+use replay_server::{ReplayServer, Reply};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn big_answer(bytes: usize) -> Reply {
+    Reply::json(
+        json!({"choices": [{"message": {"content": "x".repeat(bytes)}, "finish_reason": "stop"}]})
+            .to_string(),
+    )
+}
+
+async fn healthy_after(client: &llm_core_host::Client, server: &ReplayServer) {
+    server.push(CHAT, Reply::json(fixture("sglang-chat.json")));
+    assert_eq!(
+        client.chat(ask("hi")).await.unwrap().content.as_deref(),
+        Some("Hello from SGLang."),
+        "the host still works"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_cap() {
+    let server = ReplayServer::start().await;
+    let host = core_with(HostOptions {
+        max_memory_bytes: 16 << 20,
+        ..HostOptions::default()
+    });
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    cfg.max_response_bytes = Some(60 << 20); // the guest would accept it; the host's memory cap stops it
+    let client = host.client(cfg).await.unwrap();
+    server.push(CHAT, big_answer(40 << 20));
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
+    assert!(e.message.contains("memory limit"), "{}", e.message);
+    healthy_after(&client, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cpu_cap() {
+    let server = ReplayServer::start().await;
+    let host = core_with(HostOptions {
+        max_cpu_fuel: 5_000_000,
+        ..HostOptions::default()
+    });
+    let client = host
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
+    server.push(CHAT, big_answer(4 << 20)); // parsing 4 MB takes far more than 5M instructions
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
+    assert!(e.message.contains("CPU limit"), "{}", e.message);
+    healthy_after(&client, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_response_cap_stops_a_200_mb_body_and_an_endless_stream() {
+    let server = ReplayServer::start().await;
+    let host = core_with(HostOptions {
+        max_response_bytes: 1 << 20,
+        ..HostOptions::default()
+    });
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    cfg.max_response_bytes = Some(1 << 30);
+    let client = host.client(cfg).await.unwrap();
+    let part = Bytes::from(vec![b' '; 64 * 1024]);
+    server.push(
+        CHAT,
+        Reply::Repeat {
+            status: 200,
+            content_type: "application/json".into(),
+            head: Bytes::from_static(b"{\"choices\":[{\"message\":{\"content\":\""),
+            part: part.clone(),
+            count: Some(3200),
+            delay: Duration::ZERO,
+        },
+    );
+    let started = Instant::now();
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
+    assert!(
+        e.message.contains("larger than the host allows"),
+        "{}",
+        e.message
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped early, not after 200 MB"
+    );
+
+    let tick = Bytes::from(format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": {"content": "x"}}]})
+    ));
+    server.push(
+        CHAT,
+        Reply::Repeat {
+            status: 200,
+            content_type: "text/event-stream".into(),
+            head: Bytes::new(),
+            part: tick,
+            count: None,
+            delay: Duration::ZERO,
+        },
+    );
+    let e = client
+        .chat_stream(ask("hi"))
+        .await
+        .unwrap()
+        .collect_response()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
+    assert!(
+        e.partial
+            .and_then(|p| p.content)
+            .is_some_and(|c| c.len() > 10_000)
+    );
+    healthy_after(&client, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrency_cap_with_a_queue_timeout() {
+    let server = ReplayServer::start().await;
+    server.on(
+        CHAT,
+        Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(800)),
+    );
+    let host = core_with(HostOptions {
+        max_concurrent_calls: 2,
+        queue_timeout: Duration::from_millis(200),
+        ..HostOptions::default()
+    });
+    let client = host
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.chat(ask("hi")).await })
+        })
+        .collect();
+    let results: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(refused.len(), 1, "{results:?}");
+    assert_eq!(refused[0].code, ErrorCode::LimitExceeded);
+    assert!(
+        refused[0].message.contains("already in flight"),
+        "{}",
+        refused[0].message
+    );
+    assert_eq!(server.peak_in_flight(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_caps_the_timeouts_the_component_asks_for() {
+    let server = ReplayServer::start().await;
+    server.push(CHAT, Reply::Hang);
+    let host = core_with(HostOptions {
+        max_timeout: Duration::from_millis(300),
+        ..HostOptions::default()
+    });
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    cfg.retry.max_attempts = Some(1);
+    let client = host.client(cfg).await.unwrap(); // first-byte default: 600 s
+    let started = Instant::now();
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::FirstByte), "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    healthy_after(&client, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_slots_are_a_limit_too() {
+    let server = ReplayServer::start().await;
+    server.on(
+        CHAT,
+        Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(300)),
+    );
+    let dir = tempdir("slots");
+    let host = LlmCore::new(HostOptions {
+        max_instances: 2,
+        max_concurrent_calls: 8,
+        compiled_cache: Some(dir.clone()),
+        ..HostOptions::default()
+    })
+    .unwrap();
+    let client = host
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.chat(ask("hi")).await })
+        })
+        .collect();
+    let results: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|e| e.code == ErrorCode::LimitExceeded),
+        "{results:?}"
+    );
+    assert!(results.iter().filter(|r| r.is_ok()).count() >= 1);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "llm-core-{tag}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+#[test]
+fn compiled_cache_is_verified_and_rebuilt_when_bad() {
+    let dir = tempdir("cache");
+    let options = || HostOptions {
+        compiled_cache: Some(dir.clone()),
+        ..HostOptions::default()
+    };
+    let first = LlmCore::new(options()).unwrap();
+    assert_eq!(first.load_report().outcome, CacheOutcome::Stored);
+    let entry = first.load_report().entry.clone().unwrap();
+    let second = LlmCore::new(options()).unwrap();
+    assert_eq!(second.load_report().outcome, CacheOutcome::Hit);
+    assert!(second.load_report().elapsed < first.load_report().elapsed);
+
+    // One flipped byte: ignored and rebuilt, never trusted.
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&entry, &bytes).unwrap();
+    assert_eq!(
+        LlmCore::new(options()).unwrap().load_report().outcome,
+        CacheOutcome::Stored
+    );
+    assert_eq!(
+        LlmCore::new(options()).unwrap().load_report().outcome,
+        CacheOutcome::Hit
+    );
+
+    // Truncated, or garbage with a matching length: rebuilt.
+    std::fs::write(&entry, &bytes[..100]).unwrap();
+    assert_eq!(
+        LlmCore::new(options()).unwrap().load_report().outcome,
+        CacheOutcome::Stored
+    );
+    std::fs::write(&entry, vec![7u8; 10]).unwrap();
+    assert_eq!(
+        LlmCore::new(options()).unwrap().load_report().outcome,
+        CacheOutcome::Stored
+    );
+
+    // Other component bytes (here: the same component plus a custom section) have another
+    // key, so an entry is never used for the wrong component.
+    let mut other = llm_core_host::EMBEDDED_COMPONENT.to_vec();
+    other.extend_from_slice(&[0x00, 0x06, 0x04, b't', b'e', b's', b't', 0x01]);
+    let core = LlmCore::from_bytes(&other, options()).unwrap();
+    assert_eq!(core.load_report().outcome, CacheOutcome::Stored);
+    assert_ne!(core.load_report().entry.as_ref(), Some(&entry));
+
+    // An unwritable cache costs only speed.
+    let unwritable = HostOptions {
+        compiled_cache: Some("/proc/llm-core-cannot-write-here".into()),
+        ..HostOptions::default()
+    };
+    assert_eq!(
+        LlmCore::new(unwritable).unwrap().load_report().outcome,
+        CacheOutcome::Compiled
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
