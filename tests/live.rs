@@ -25,6 +25,7 @@ fn short(text: &str, max_tokens: u32) -> ChatRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn text_chat() {
+    let _turn = live_turn().await;
     let r = live().await.chat(short("Say hi", 12)).await.unwrap();
     assert!(r.content.as_deref().is_some_and(|c| !c.is_empty()), "{r:?}");
     let usage = r.usage.expect("llama.cpp reports usage");
@@ -44,6 +45,7 @@ async fn text_chat() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn models_and_health() {
+    let _turn = live_turn().await;
     let client = live().await;
     let models = client.list_models().await.unwrap();
     assert_eq!(
@@ -60,6 +62,7 @@ async fn models_and_health() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_schema_output_parses_with_the_schemas_keys() {
+    let _turn = live_turn().await;
     let mut r = short("Name a city and its country.", 80);
     r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
         name: "city".into(),
@@ -82,6 +85,7 @@ async fn json_schema_output_parses_with_the_schemas_keys() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn choice_regex_and_grammar_constrain_the_output() {
+    let _turn = live_turn().await;
     let client = live().await;
     let choices = vec!["red".to_string(), "green".to_string(), "blue".to_string()];
     for seed in 0..3 {
@@ -121,6 +125,7 @@ answer ::= "yes" | "no""#
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streamed_text_equals_the_concatenated_deltas() {
+    let _turn = live_turn().await;
     let client = live().await;
     let mut stream = client
         .chat_stream(short("Count from one to ten.", 24))
@@ -146,6 +151,7 @@ async fn streamed_text_equals_the_concatenated_deltas() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn context_overflow_is_typed() {
+    let _turn = live_turn().await;
     let prompt = "word ".repeat(20_000);
     let e = live().await.chat(short(&prompt, 8)).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::ContextLengthExceeded, "{e:?}");
@@ -156,6 +162,7 @@ async fn context_overflow_is_typed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_or_missing_key_is_unauthorized() {
+    let _turn = live_turn().await;
     let url = start_local_server(&["--name", "auth", "--", "--api-key", "sekret-live-key"]);
     let mut cfg = config(BackendKind::OpenaiCompatible, &url);
     cfg.default_model = Some("gemma-3-270m".into());
@@ -204,6 +211,7 @@ fn forced_call(question: &str) -> ChatRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn native_tool_call_then_result_then_answer() {
+    let _turn = live_turn().await;
     let client = tool_server().await;
     let calls = client
         .chat_with_tool_call_output(forced_call("What is the weather in Paris?"))
@@ -234,6 +242,7 @@ async fn native_tool_call_then_result_then_answer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn native_tool_call_streamed() {
+    let _turn = live_turn().await;
     let client = tool_server().await;
     let mut stream = client
         .chat_stream(forced_call("What is the weather in Oslo?"))
@@ -263,6 +272,7 @@ async fn native_tool_call_streamed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_written_as_text_is_recovered() {
+    let _turn = live_turn().await;
     // The server gets no tools (extra-body `tools: null`) and a grammar that makes the model
     // write a Hermes call as plain text, as a server without a tool parser would return it.
     let mut r = short("What is the weather in Paris?", 60);

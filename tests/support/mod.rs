@@ -112,3 +112,12 @@ pub fn local_server_path(key: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
         .unwrap_or_else(|| panic!("scripts/local-server paths has no {key}"))
 }
+
+/// Live tests take turns: the llama.cpp server has 4 slots and the machine 2 cores, and
+/// parallel generations only slow each other down.
+pub async fn live_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    TURN.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
