@@ -221,9 +221,7 @@ impl Client {
                 model: model.clone(),
                 attempts,
                 is_json: response
-                    .headers
-                    .content_type
-                    .as_deref()
+                    .header("content-type")
                     .is_some_and(|t| t.starts_with("application/json")),
                 body: response.body,
                 parser: SseParser::new(),
@@ -659,11 +657,13 @@ impl Client {
         if (200..300).contains(&response.status) {
             return Ok(response);
         }
-        let h = &response.headers;
         let now_s = wasip2::clocks::wall_clock::now().seconds;
-        let retry_after_ms =
-            retry::retry_after_ms(h.retry_after_ms.as_deref(), h.retry_after.as_deref(), now_s);
-        let should_retry = retry::should_retry(h.should_retry.as_deref());
+        let retry_after_ms = retry::retry_after_ms(
+            response.header("retry-after-ms").as_deref(),
+            response.header("retry-after").as_deref(),
+            now_s,
+        );
+        let should_retry = retry::should_retry(response.header("x-should-retry").as_deref());
         let status = response.status;
         let bytes = response
             .body

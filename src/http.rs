@@ -11,7 +11,7 @@ use wasip2::http::types::{
     OutgoingBody, OutgoingRequest, RequestOptions, Scheme as WasiScheme,
 };
 use wasip2::io::poll::{Pollable, poll};
-use wasip2::io::streams::{InputStream, StreamError};
+use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 pub const USER_AGENT: &str = concat!("aios-llm-core/", env!("CARGO_PKG_VERSION"));
 
@@ -70,29 +70,30 @@ pub struct Request<'a> {
     pub body: Option<&'a [u8]>,
 }
 
-/// Response headers a caller acts on.
-#[derive(Debug, Default)]
-pub struct Headers {
-    pub content_type: Option<String>,
-    pub retry_after: Option<String>,
-    pub retry_after_ms: Option<String>,
-    pub should_retry: Option<String>,
-}
-
 /// A response whose body has not been read yet.
 pub struct Response {
     pub status: u16,
-    pub headers: Headers,
     pub body: Body,
 }
 
-/// The body of a response. Fields drop in order: pollable and stream are children of the
+impl Response {
+    /// One response header (read on demand: most answers need none).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let fields = self.body.response.headers();
+        let value = fields.get(name).into_iter().next();
+        value.map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+}
+
+/// The body of a response. Fields drop in order: pollables and stream are children of the
 /// body, which is a child of the response.
 pub struct Body {
     ready: Pollable,
+    /// The deadline as a pollable, made on the first wait and reused.
+    end: Option<(u64, Pollable)>,
     stream: InputStream,
     _body: IncomingBody,
-    _response: IncomingResponse,
+    response: IncomingResponse,
     /// Bytes read so far.
     pub read: u64,
 }
@@ -157,15 +158,38 @@ pub fn send(
     let _ = options.set_first_byte_timeout(Some(ns(timeouts.first_byte_ms)));
     let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes_ms)));
 
+    // A body that fits the stream's write budget is written and finished before the request
+    // is handed over, so the host sends head and body in one go (one TCP write, one read on
+    // the server) instead of flushing the head alone and the body after it. A larger body
+    // streams in once the request is on its way.
+    let pending = match (outgoing_body, req.body) {
+        (Some(body), Some(bytes)) => {
+            let out = body
+                .write()
+                .map_err(|_| Error::new(ErrorCode::Internal, "request body stream taken twice"))?;
+            let whole = matches!(out.check_write(), Ok(budget) if budget >= bytes.len() as u64)
+                && out.write(bytes).is_ok();
+            if whole {
+                drop(out);
+                OutgoingBody::finish(body, None)
+                    .map_err(|e| transport_error(e, req.base, Phase::Head))?;
+                None
+            } else {
+                Some((out, body, bytes))
+            }
+        }
+        _ => None,
+    };
     let future = outgoing_handler::handle(request, Some(options))
         .map_err(|e| transport_error(e, req.base, Phase::Head))?;
-    // The request is on its way; stream the body into it. If that fails, the response
-    // future says why: a refused connection, or an early answer (e.g. 413) to use as is.
-    let written = match (outgoing_body, req.body) {
-        (Some(out), Some(bytes)) => write_body(out, bytes, deadline, req.base),
-        _ => Ok(()),
+    let end = deadline.pollable();
+    // If streaming the body fails, the response future says why: a refused connection, or
+    // an early answer (e.g. 413) to use as is.
+    let written = match pending {
+        Some((out, body, bytes)) => stream_body(out, body, bytes, &end, req.base),
+        None => Ok(()),
     };
-    match (wait_response(&future, deadline, req.base), written) {
+    match (wait_response(&future, &end, req.base), written) {
         (Ok(response), _) => open_response(response),
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => {
@@ -177,11 +201,10 @@ pub fn send(
 
 fn wait_response(
     future: &FutureIncomingResponse,
-    deadline: &Deadline,
+    end: &Pollable,
     base: &BaseUrl,
 ) -> Result<IncomingResponse, Error> {
-    let ready = future.subscribe();
-    let end = deadline.pollable();
+    let mut ready: Option<Pollable> = None;
     loop {
         if let Some(result) = future.get() {
             return match result {
@@ -190,16 +213,19 @@ fn wait_response(
                 Err(()) => Err(Error::new(ErrorCode::Internal, "response taken twice")),
             };
         }
-        if poll(&[&ready, &end]).contains(&1) && !ready.ready() {
-            return Err(total_timeout(deadline));
+        let ready = ready.get_or_insert_with(|| future.subscribe());
+        if poll(&[ready, end]).contains(&1) && !ready.ready() {
+            return Err(total_timeout());
         }
     }
 }
 
-fn write_body(
+/// Streams a body larger than the stream's budget, then finishes it.
+fn stream_body(
+    out: OutputStream,
     body: OutgoingBody,
     bytes: &[u8],
-    deadline: &Deadline,
+    end: &Pollable,
     base: &BaseUrl,
 ) -> Result<(), Error> {
     let failed = |what: &str| {
@@ -209,17 +235,15 @@ fn write_body(
         )
     };
     {
-        let out = body.write().map_err(|_| failed("no body stream"))?;
         let ready = out.subscribe();
-        let end = deadline.pollable();
         let mut rest = bytes;
         while !rest.is_empty() {
             let permitted = out
                 .check_write()
                 .map_err(|_| failed("the connection closed"))?;
             if permitted == 0 {
-                if poll(&[&ready, &end]).contains(&1) {
-                    return Err(total_timeout(deadline));
+                if poll(&[&ready, end]).contains(&1) {
+                    return Err(total_timeout());
                 }
                 continue;
             }
@@ -231,33 +255,25 @@ fn write_body(
             rest = &rest[n..];
         }
         out.flush().map_err(|_| failed("the connection closed"))?;
-        // Wait for the flush so a body error surfaces here rather than as a vague response error.
+        // Wait for the flush so a body error surfaces here rather than as a vague response
+        // error.
         while out
             .check_write()
             .map_err(|_| failed("the connection closed"))?
             == 0
         {
-            if poll(&[&ready, &end]).contains(&1) {
-                return Err(total_timeout(deadline));
+            if poll(&[&ready, end]).contains(&1) {
+                return Err(total_timeout());
             }
         }
+        drop(ready);
+        drop(out);
     }
     OutgoingBody::finish(body, None).map_err(|e| transport_error(e, base, Phase::Head))
 }
 
 fn open_response(response: IncomingResponse) -> Result<Response, Error> {
     let status = response.status();
-    let mut headers = Headers::default();
-    for (name, value) in response.headers().entries() {
-        let value = String::from_utf8_lossy(&value).into_owned();
-        match name.to_ascii_lowercase().as_str() {
-            "content-type" => headers.content_type = Some(value),
-            "retry-after" => headers.retry_after = Some(value),
-            "retry-after-ms" => headers.retry_after_ms = Some(value),
-            "x-should-retry" => headers.should_retry = Some(value),
-            _ => {}
-        }
-    }
     let body = response
         .consume()
         .map_err(|_| Error::new(ErrorCode::Internal, "response body taken twice"))?;
@@ -267,12 +283,12 @@ fn open_response(response: IncomingResponse) -> Result<Response, Error> {
     let ready = stream.subscribe();
     Ok(Response {
         status,
-        headers,
         body: Body {
             ready,
+            end: None,
             stream,
             _body: body,
-            _response: response,
+            response,
             read: 0,
         },
     })
@@ -292,9 +308,11 @@ impl Body {
                     if !wait {
                         return Ok(Chunk::Pending);
                     }
-                    let end = deadline.pollable();
-                    if poll(&[&self.ready, &end]).contains(&1) && !self.ready.ready() {
-                        return Err(total_timeout(deadline));
+                    let (_, end) = self
+                        .end
+                        .get_or_insert_with(|| (deadline.at_ns, deadline.pollable()));
+                    if poll(&[&self.ready, end]).contains(&1) && !self.ready.ready() {
+                        return Err(total_timeout());
                     }
                 }
                 Ok(bytes) => {
@@ -360,7 +378,7 @@ pub fn too_large(max: u64) -> Error {
     )
 }
 
-pub fn total_timeout(_deadline: &Deadline) -> Error {
+pub fn total_timeout() -> Error {
     Error::timeout(TimeoutKind::Total, "the call's total time limit ran out")
 }
 

@@ -65,75 +65,79 @@ impl Default for ThinkFilter {
 }
 
 impl ThinkFilter {
-    /// Feeds one delta; returns what can be released now.
-    pub fn push(&mut self, delta: &str) -> Vec<Piece> {
+    /// Feeds one delta; hands what can be released now to `out`.
+    pub fn push(&mut self, delta: String, out: &mut impl FnMut(Piece)) {
+        // The common case once the answer has begun: pass the delta through untouched.
+        if self.state == State::Answer && self.held.is_empty() {
+            if !delta.is_empty() {
+                out(Piece::Content(delta));
+            }
+            return;
+        }
         let mut text = std::mem::take(&mut self.held);
-        text.push_str(delta);
-        let mut out = Vec::new();
+        text.push_str(&delta);
         loop {
             match self.state {
                 State::Start => {
                     let trimmed = text.trim_start();
                     if trimmed.is_empty() {
                         self.held = text;
-                        return out;
+                        return;
                     }
                     if let Some(rest) = trimmed.strip_prefix(OPEN) {
                         self.state = State::Thinking;
                         text = rest.to_string();
                     } else if OPEN.starts_with(trimmed) {
                         self.held = text;
-                        return out;
+                        return;
                     } else {
                         self.state = State::Answer;
                     }
                 }
                 State::Thinking => match text.find(CLOSE) {
                     Some(end) => {
-                        push_piece(&mut out, Piece::Reasoning(text[..end].to_string()));
+                        push_piece(out, Piece::Reasoning(text[..end].to_string()));
                         self.state = State::AfterThink;
                         text = text[end + CLOSE.len()..].to_string();
                     }
                     None => {
                         let keep = partial_suffix(&text, CLOSE);
                         self.held = text.split_off(text.len() - keep);
-                        push_piece(&mut out, Piece::Reasoning(text));
-                        return out;
+                        push_piece(out, Piece::Reasoning(text));
+                        return;
                     }
                 },
                 State::AfterThink => {
                     text = text.trim_start().to_string();
                     if text.is_empty() {
-                        return out;
+                        return;
                     }
                     self.state = State::Answer;
                 }
                 State::Answer => {
-                    push_piece(&mut out, Piece::Content(text));
-                    return out;
+                    push_piece(out, Piece::Content(text));
+                    return;
                 }
             }
         }
     }
 
     /// Releases whatever is still held at the end of the stream.
-    pub fn finish(&mut self) -> Vec<Piece> {
+    pub fn finish(&mut self, out: &mut impl FnMut(Piece)) {
         let held = std::mem::take(&mut self.held);
-        let mut out = Vec::new();
         match self.state {
-            State::Thinking => push_piece(&mut out, Piece::Reasoning(held)),
-            _ => push_piece(&mut out, Piece::Content(held)),
+            State::Thinking => push_piece(out, Piece::Reasoning(held)),
+            _ => push_piece(out, Piece::Content(held)),
         }
-        out
     }
 }
 
-fn push_piece(out: &mut Vec<Piece>, piece: Piece) {
+fn push_piece(out: &mut impl FnMut(Piece), piece: Piece) {
     let empty = match &piece {
         Piece::Content(s) | Piece::Reasoning(s) => s.is_empty(),
     };
     if !empty {
-        out.push(piece);
+        out(piece);
     }
 }
 
@@ -173,8 +177,11 @@ mod tests {
 
     fn pieces(deltas: &[&str]) -> Vec<Piece> {
         let mut f = ThinkFilter::default();
-        let mut pieces: Vec<Piece> = deltas.iter().flat_map(|d| f.push(d)).collect();
-        pieces.extend(f.finish());
+        let mut pieces = Vec::new();
+        for d in deltas {
+            f.push(d.to_string(), &mut |p| pieces.push(p));
+        }
+        f.finish(&mut |p| pieces.push(p));
         pieces
     }
 

@@ -12,6 +12,7 @@ use crate::types::{
 };
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// What the server said, before decoding.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,14 +31,18 @@ pub struct RawAnswer {
 /// A completion, or a stream chunk: one shape for both keeps the component small (each
 /// typed struct costs its own parser code).
 #[derive(Deserialize)]
-pub(crate) struct WireCompletion {
-    pub id: Option<String>,
-    pub model: Option<String>,
+pub(crate) struct WireCompletion<'a> {
+    /// Borrowed: streams repeat these in every chunk, and only the first is kept.
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub model: Option<Cow<'a, str>>,
     pub choices: Option<Vec<WireChoice>>,
     pub usage: Option<WireUsage>,
     pub error: Option<Value>,
     /// `"error"` on SGLang's flat error objects.
-    pub object: Option<String>,
+    #[serde(borrow)]
+    pub object: Option<Cow<'a, str>>,
     pub message: Option<Value>,
 }
 
@@ -170,8 +175,8 @@ pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
         .message
         .ok_or_else(|| Error::malformed("the server's answer has no message"))?;
     Ok(RawAnswer {
-        id: completion.id,
-        model: completion.model,
+        id: completion.id.map(Cow::into_owned),
+        model: completion.model.map(Cow::into_owned),
         content: content_text(message.content),
         reasoning: merge_reasoning(message.reasoning, message.reasoning_content),
         tool_calls: message

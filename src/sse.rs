@@ -28,11 +28,30 @@ impl SseParser {
                 bytes = rest;
             }
         }
-        while let Some(end) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+        // Data of a single-line event not yet dispatched, still inside `bytes`: the common
+        // `data: {...}` + blank line is dispatched from the input, without a copy.
+        let mut pending: Option<&str> = None;
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', bytes) {
             let (head, tail) = bytes.split_at(end);
             if self.line.is_empty() {
-                self.line_done(head, on_event);
+                if head.is_empty() {
+                    match pending.take() {
+                        Some(data) => on_event(data),
+                        None => self.dispatch(on_event),
+                    }
+                } else if let (false, Some(value)) =
+                    (self.has_data || pending.is_some(), data_value(head))
+                {
+                    match std::str::from_utf8(value) {
+                        Ok(text) => pending = Some(text),
+                        Err(_) => self.line_done(head, on_event),
+                    }
+                } else {
+                    self.spill(&mut pending);
+                    self.line_done(head, on_event);
+                }
             } else {
+                self.spill(&mut pending);
                 self.line.extend_from_slice(head);
                 let line = std::mem::take(&mut self.line);
                 self.line_done(&line, on_event);
@@ -48,7 +67,17 @@ impl SseParser {
                 }
             }
         }
+        self.spill(&mut pending);
         self.line.extend_from_slice(bytes);
+    }
+
+    /// Moves a not-yet-dispatched single-line event into the event buffer (its blank line is
+    /// not in this chunk, or another field line follows).
+    fn spill(&mut self, pending: &mut Option<&str>) {
+        if let Some(data) = pending.take() {
+            self.data.push_str(data);
+            self.has_data = true;
+        }
     }
 
     /// End of input: an event whose blank line never came is still delivered (the spec drops
@@ -85,7 +114,11 @@ impl SseParser {
             if self.has_data {
                 self.data.push('\n');
             }
-            self.data.push_str(&String::from_utf8_lossy(value));
+            match std::str::from_utf8(value) {
+                Ok(text) => self.data.push_str(text),
+                // As the spec's decoder: invalid bytes become U+FFFD.
+                Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+            }
             self.has_data = true;
         }
         // `event`, `id`, `retry` and unknown fields carry nothing the chat API uses.
@@ -97,6 +130,16 @@ impl SseParser {
             self.data.clear();
             self.has_data = false;
         }
+    }
+}
+
+/// The value of a `data:` line (`data` alone means empty data), or `None` for other lines.
+fn data_value(line: &[u8]) -> Option<&[u8]> {
+    let rest = line.strip_prefix(b"data")?;
+    match rest.first() {
+        None => Some(rest),
+        Some(b':') => Some(rest[1..].strip_prefix(b" ").unwrap_or(&rest[1..])),
+        Some(_) => None,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::response::{self, DecodeOptions, RawAnswer, Served, WireCompletion, Wi
 use crate::tool_calls::{IdSource, RawToolCall};
 use crate::types::{ChatResponse, Error, ErrorCode, StreamEvent, ToolCallDelta};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Stream state: the answer so far, and filters that keep tags out of content deltas.
 pub struct Assembler {
@@ -16,6 +17,8 @@ pub struct Assembler {
     raw: RawAnswer,
     think: Option<ThinkFilter>,
     tool_text: Option<ToolTextHold>,
+    /// Reused between deltas: pieces the think filter released.
+    pieces: Vec<Piece>,
     done: bool,
     failed: Option<Error>,
 }
@@ -28,6 +31,7 @@ impl Assembler {
         Assembler {
             opts,
             raw: RawAnswer::default(),
+            pieces: Vec::new(),
             think,
             tool_text,
             done: false,
@@ -69,11 +73,12 @@ impl Assembler {
             self.failed = Some(stream_error(data, chunk.error.or(chunk.message)));
             return;
         }
-        if chunk.id.is_some() {
-            self.raw.id = chunk.id;
+        // Every chunk repeats them; keep the first (no copy per chunk).
+        if self.raw.id.is_none() {
+            self.raw.id = chunk.id.map(Cow::into_owned);
         }
-        if chunk.model.is_some() {
-            self.raw.model = chunk.model;
+        if self.raw.model.is_none() {
+            self.raw.model = chunk.model.map(Cow::into_owned);
         }
         if let Some(u) = chunk.usage {
             self.raw.usage = Some(u.into_usage());
@@ -118,11 +123,13 @@ impl Assembler {
                 .content
                 .get_or_insert_with(String::new)
                 .push_str(&text);
-            let pieces = match &mut self.think {
-                Some(f) => f.push(&text),
-                None => vec![Piece::Content(text)],
-            };
-            self.emit(pieces, out);
+            let mut pieces = std::mem::take(&mut self.pieces);
+            match &mut self.think {
+                Some(f) => f.push(text, &mut |p| pieces.push(p)),
+                None => pieces.push(Piece::Content(text)),
+            }
+            self.emit(&mut pieces, out);
+            self.pieces = pieces;
         }
         for call in delta.tool_calls.unwrap_or_default() {
             let index = self.call_index(call.index, call.id.as_deref());
@@ -175,8 +182,8 @@ impl Assembler {
         i
     }
 
-    fn emit(&mut self, pieces: Vec<Piece>, out: &mut Vec<StreamEvent>) {
-        for piece in pieces {
+    fn emit(&mut self, pieces: &mut Vec<Piece>, out: &mut Vec<StreamEvent>) {
+        for piece in pieces.drain(..) {
             match piece {
                 Piece::Reasoning(r) => out.push(StreamEvent::Reasoning(r)),
                 Piece::Content(c) => {
@@ -212,12 +219,16 @@ impl Assembler {
         ids: &mut dyn IdSource,
         out: &mut Vec<StreamEvent>,
     ) -> Result<ChatResponse, Error> {
-        let pieces = self
+        let mut pieces = self
             .think
             .as_mut()
-            .map(ThinkFilter::finish)
+            .map(|f| {
+                let mut held = Vec::new();
+                f.finish(&mut |p| held.push(p));
+                held
+            })
             .unwrap_or_default();
-        self.emit(pieces, out);
+        self.emit(&mut pieces, out);
         if let Some(failed) = self.failed.take() {
             self.flush_held(out);
             return Err(self.failure(failed, served, ids));

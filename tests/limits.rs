@@ -49,14 +49,14 @@ async fn memory_cap() {
 async fn cpu_cap() {
     let server = ReplayServer::start().await;
     let host = core_with(HostOptions {
-        max_cpu_fuel: 5_000_000,
+        max_cpu_time: Duration::from_millis(1),
         ..HostOptions::default()
     });
-    let client = host
-        .client(config(BackendKind::Vllm, &server.base_url()))
-        .await
-        .unwrap();
-    server.push(CHAT, big_answer(4 << 20)); // parsing 4 MB takes far more than 5M instructions
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    cfg.max_response_bytes = Some(64 << 20);
+    let client = host.client(cfg).await.unwrap();
+    // Reading and parsing 24 MB takes tens of milliseconds of wasm: several CPU ticks.
+    server.push(CHAT, big_answer(24 << 20));
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
     assert!(e.message.contains("CPU limit"), "{}", e.message);

@@ -248,7 +248,7 @@ async fn a_stream_without_done_or_finish_reason_is_truncated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_cut_mid_stream_keeps_the_partial_answer() {
     let (server, client) = vllm().await;
-    let parts = vec![
+    let parts = [
         chunk(json!({"content": "Once "})),
         chunk(json!({"content": "upon"})),
         chunk(json!({"content": " a time"})),

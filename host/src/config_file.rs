@@ -18,7 +18,6 @@
 use crate::errors::host_error;
 use crate::types::*;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Loads a configuration file: `.yaml` / `.yml` is read as AIOS's `config.yaml`, anything
@@ -214,9 +213,8 @@ pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
     let file: AiosFile = serde_yaml_ng::from_str(text)
         .map_err(|e| invalid(format!("not an AIOS config.yaml: {e}")))?;
     let llms = file.llms.ok_or_else(|| invalid("no `llms:` section"))?;
-    let mut hosts: BTreeMap<(String, String), (BackendKind, Option<String>, Vec<String>)> =
-        BTreeMap::new();
-    let mut order = Vec::new();
+    // One backend per (kind, host); each model entry adds its name to its host's backend.
+    let mut backends: Vec<BackendConfig> = Vec::new();
     let mut default_model = None;
     for m in llms.models {
         let kind = match m.backend.as_str() {
@@ -230,40 +228,26 @@ pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
                 m.name, m.backend
             ))
         })?;
+        let url = hostname.trim_end_matches('/');
         default_model.get_or_insert_with(|| m.name.clone());
-        let key = (
-            m.backend.clone(),
-            hostname.trim_end_matches('/').to_string(),
-        );
-        if !hosts.contains_key(&key) {
-            order.push(key.clone());
-        }
-        let entry = hosts
-            .entry(key)
-            .or_insert_with(|| (kind, m.api_key.clone(), Vec::new()));
-        if !entry.2.contains(&m.name) {
-            entry.2.push(m.name);
+        match backends
+            .iter_mut()
+            .find(|b| b.kind == kind && b.base_url == url)
+        {
+            Some(b) if b.models.contains(&m.name) => {}
+            Some(b) => b.models.push(m.name),
+            None => backends.push(BackendConfig {
+                api_key: m.api_key,
+                models: vec![m.name],
+                ..BackendConfig::new(kind, url)
+            }),
         }
     }
-    if order.is_empty() {
+    if backends.is_empty() {
         return Err(invalid(
             "llms.models has no vllm or sglang entry with a hostname",
         ));
     }
-    let backends = order
-        .into_iter()
-        .map(|key| {
-            let (kind, api_key, models) =
-                hosts
-                    .remove(&key)
-                    .unwrap_or((BackendKind::Vllm, None, Vec::new()));
-            BackendConfig {
-                api_key,
-                models,
-                ..BackendConfig::new(kind, key.1)
-            }
-        })
-        .collect();
     let routing = match llms.router.and_then(|r| r.strategy).as_deref() {
         None | Some("sequential") => RoutingStrategy::Sequential,
         Some("smart") => {

@@ -48,13 +48,11 @@ pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
             format!("{context}: the component hit the host's memory limit (max_memory_bytes)"),
         );
     }
-    if text.contains("all fuel consumed")
-        || text.contains("epoch deadline")
-        || text.contains("interrupt")
+    if text.contains("CPU time") || text.contains("all fuel consumed") || text.contains("interrupt")
     {
         return host_error(
             ErrorCode::LimitExceeded,
-            format!("{context}: the component hit the host's CPU limit (max_cpu_fuel)"),
+            format!("{context}: the component hit the host's CPU limit (max_cpu_time)"),
         );
     }
     if text.contains("concurrent limit") || text.contains("instance limit") {

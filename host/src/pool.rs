@@ -10,9 +10,10 @@ use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall,
 };
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{ResourceAny, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{CallHook, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -24,8 +25,35 @@ pub struct HostState {
     table: ResourceTable,
     hooks: SandboxHooks,
     limits: StoreLimits,
-    /// CPU budget per call into the component.
-    fuel: u64,
+    cpu: CpuMeter,
+}
+
+/// Time spent executing wasm in the current call into the component: the call hooks add
+/// up the stretches between entering wasm and leaving it for the host (so waiting on the
+/// network, which happens in the host, never counts).
+struct CpuMeter {
+    budget: Duration,
+    used: Duration,
+    entered: Option<Instant>,
+}
+
+impl CpuMeter {
+    fn hook(&mut self, hook: CallHook) {
+        match hook {
+            CallHook::CallingWasm | CallHook::ReturningFromHost => {
+                self.entered = Some(Instant::now())
+            }
+            CallHook::ReturningFromWasm | CallHook::CallingHost => {
+                if let Some(t) = self.entered.take() {
+                    self.used += t.elapsed();
+                }
+            }
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.used + self.entered.map_or(Duration::ZERO, |t| t.elapsed()) > self.budget
+    }
 }
 
 impl HostState {
@@ -60,16 +88,12 @@ pub(crate) struct Instance {
     pub client: ResourceAny,
 }
 
-/// Fuel consumed between yields to the async runtime, so one busy guest cannot hold a
-/// worker thread for long.
-const YIELD_EVERY_FUEL: u64 = 10_000_000;
-
 impl Instance {
     /// Gives the next call into the component its CPU budget.
     pub fn refuel(&mut self) {
-        let fuel = self.store.data().fuel;
-        // Cannot fail: the engine meters fuel (see `engine_config`).
-        let _ = self.store.set_fuel(fuel);
+        let cpu = &mut self.store.data_mut().cpu;
+        cpu.used = Duration::ZERO;
+        cpu.entered = None;
     }
 }
 
@@ -153,6 +177,26 @@ impl Client {
         Ok(client)
     }
 
+    /// Creates instances until `n` are idle, so the first calls skip instantiation.
+    pub async fn prewarm(&self, n: usize) -> Result<(), Error> {
+        while self
+            .shared
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            < n
+        {
+            let instance = self.instantiate().await?;
+            self.shared
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(instance);
+        }
+        Ok(())
+    }
+
     /// The origins this client's component may reach.
     pub fn allowed_origins(&self) -> &[String] {
         self.shared.allow.origins()
@@ -221,16 +265,28 @@ impl Client {
                 .instances(4)
                 .trap_on_grow_failure(true)
                 .build(),
-            fuel: options.max_cpu_fuel,
+            cpu: CpuMeter {
+                budget: options.max_cpu_time,
+                used: Duration::ZERO,
+                entered: None,
+            },
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limits);
-        store
-            .set_fuel(options.max_cpu_fuel)
-            .map_err(|e| errors::internal("cannot meter the component", e))?;
-        store
-            .fuel_async_yield_interval(Some(YIELD_EVERY_FUEL))
-            .map_err(|e| errors::internal("cannot meter the component", e))?;
+        store.call_hook(|mut ctx, hook| {
+            ctx.data_mut().cpu.hook(hook);
+            Ok(())
+        });
+        // Each epoch tick while wasm runs: over budget is a trap, else yield to other tasks.
+        store.epoch_deadline_callback(|ctx| {
+            if ctx.data().cpu.exhausted() {
+                return Err(wasmtime::Error::msg(
+                    "the component used up its CPU time (max_cpu_time)",
+                ));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
         let plugin = runtime
             .pre
             .instantiate_async(&mut store)

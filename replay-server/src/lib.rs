@@ -176,6 +176,8 @@ impl Recorded {
 
 #[derive(Default)]
 struct Script {
+    /// Benchmarks turn recording off: no lock-held copies per request.
+    quiet: bool,
     in_flight: usize,
     peak_in_flight: usize,
     /// One-shot replies per path, used in order before the default.
@@ -291,6 +293,12 @@ impl ReplayServer {
         self
     }
 
+    /// Stops recording requests (for benchmarks; `requests()` then stays empty).
+    pub fn quiet(&self) -> &Self {
+        self.lock().quiet = true;
+        self
+    }
+
     /// Requests received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().recorded.clone()
@@ -359,12 +367,14 @@ async fn handle(
         .unwrap_or_default();
     let reply = {
         let mut s = script.lock().unwrap_or_else(|p| p.into_inner());
-        s.recorded.push(Recorded {
-            method,
-            path: path.clone(),
-            headers,
-            body,
-        });
+        if !s.quiet {
+            s.recorded.push(Recorded {
+                method,
+                path: path.clone(),
+                headers,
+                body,
+            });
+        }
         s.in_flight += 1;
         s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
         s.queued
