@@ -25,6 +25,8 @@ const SYSTEM: &str = "You are a helpful assistant.";
 const USER: &str = "Write one sentence about the sea.";
 
 struct Args {
+    /// Child mode: measure memory per in-flight call for one client in a fresh process.
+    rss_child: Option<(String, String)>,
     quick: bool,
     json: PathBuf,
     python: Option<String>,
@@ -33,6 +35,7 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        rss_child: None,
         quick: false,
         json: PathBuf::from("target/bench/compare.json"),
         python: None,
@@ -48,6 +51,9 @@ fn args() -> Args {
                 .components
                 .push(it.next().expect("--component FILE").into()),
             "--bench" => {}
+            "--rss-child" => {
+                a.rss_child = Some((it.next().expect("client"), it.next().expect("url")))
+            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -305,8 +311,19 @@ impl Native {
     }
 }
 
+/// One backend; responses up to 1 GiB (the long stream is ~36 MB, over the 32 MiB default).
+fn bench_config(url: &str) -> host::ClientConfig {
+    let mut c = host::ClientConfig::single(host::BackendKind::Vllm, url.to_string());
+    c.max_response_bytes = Some(1 << 30);
+    c
+}
+
 async fn component_chat(client: &llm_core_host::Client) {
-    let r = client.chat(host_request()).await.expect("component chat");
+    let r = client
+        .chat(host_request())
+        .await
+        .map_err(|e| e.message)
+        .expect("component chat");
     assert!(r.content.is_some());
 }
 
@@ -318,7 +335,7 @@ async fn component_stream(client: &llm_core_host::Client) -> usize {
         .expect("component stream");
     let mut count = 0;
     while let Some(event) = stream.next().await {
-        match event.expect("stream event") {
+        match event.map_err(|e| e.message).expect("stream event") {
             host::StreamEvent::Content(_) => count += 1,
             host::StreamEvent::Done(_) => break,
             _ => {}
@@ -480,12 +497,7 @@ struct Row {
 }
 
 async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figures {
-    let client_for = |url: &str| {
-        core.client(host::ClientConfig::single(
-            host::BackendKind::Vllm,
-            url.to_string(),
-        ))
-    };
+    let client_for = |url: &str| core.client(bench_config(url));
     let client = client_for(&servers.chat).await.expect("client");
     client.prewarm(64).await.expect("prewarm");
     let (p50, p99) = latency(plan.latency_calls, || component_chat(&client)).await;
@@ -547,8 +559,49 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
     }
 }
 
+/// Child process: RSS per in-flight call (64 calls held by the slow server) for one client.
+fn rss_child(client: &str, url: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        if client == "native" {
+            let n = Native::new(url);
+            n.chat().await; // connect and warm
+            let per_call = rss_per_call(64, move || {
+                let n = n.clone();
+                async move { n.chat().await }
+            })
+            .await;
+            json!({"per_call_kib": per_call})
+        } else {
+            let core = LlmCore::new(HostOptions {
+                max_concurrent_calls: 64,
+                ..HostOptions::default()
+            })
+            .expect("component loads");
+            let c = core.client(bench_config(url)).await.expect("client");
+            component_chat(&c).await;
+            let before = rss_kib();
+            c.prewarm(64).await.expect("prewarm");
+            let per_instance = (rss_kib() - before) / 64.0;
+            let per_call = rss_per_call(64, move || {
+                let c = c.clone();
+                async move { component_chat(&c).await }
+            })
+            .await;
+            json!({"per_call_kib": per_call, "per_instance_kib": per_instance})
+        }
+    });
+    println!("{result}");
+}
+
 fn main() {
     let args = args();
+    if let Some((client, url)) = &args.rss_child {
+        return rss_child(client, url);
+    }
     let plan = if args.quick {
         Plan {
             rounds: 1,
@@ -617,7 +670,7 @@ fn main() {
         for _ in 0..2 {
             let t = Instant::now();
             let core = LlmCore::new(HostOptions { compiled_cache: Some(cache.clone()), ..options.clone() }).expect("component loads");
-            let client = core.client(host::ClientConfig::single(host::BackendKind::Vllm, servers.chat.clone())).await.expect("client");
+            let client = core.client(bench_config(&servers.chat)).await.expect("client");
             component_chat(&client).await;
             cold.push((t.elapsed().as_secs_f64() * 1e3, core.load_report().elapsed.as_secs_f64() * 1e3));
         }
@@ -634,7 +687,7 @@ fn main() {
             .collect();
 
         // Instantiation (pooling allocator) + client.open, per instance.
-        let client = core.client(host::ClientConfig::single(host::BackendKind::Vllm, servers.chat.clone())).await.expect("client");
+        let client = core.client(bench_config(&servers.chat)).await.expect("client");
         let t = Instant::now();
         client.prewarm(200).await.expect("prewarm");
         let instantiate_us = t.elapsed().as_secs_f64() * 1e6 / 199.0;
@@ -652,23 +705,19 @@ fn main() {
         }
         let (c, n) = (Figures::median(&comp), Figures::median(&nat));
 
-        // Memory per in-flight call: native first, then the component (instances warm).
-        let ns = Native::new(&servers.slow);
-        let n_rss = rss_per_call(64, move || {
-            let n = ns.clone();
-            async move { n.chat().await }
-        })
-        .await;
-        let slow = core.client(host::ClientConfig::single(host::BackendKind::Vllm, servers.slow.clone())).await.expect("client");
-        let before_instances = rss_kib();
-        slow.prewarm(64).await.expect("prewarm");
-        let per_instance = (rss_kib() - before_instances) / 64.0;
-        let s = slow.clone();
-        let c_rss = rss_per_call(64, move || {
-            let s = s.clone();
-            async move { component_chat(&s).await }
-        })
-        .await;
+                // Memory per in-flight call, each client in a fresh process (a shared heap would
+        // hide allocations in memory freed by earlier rounds).
+        let child = |client: &str| -> Value {
+            let out = std::process::Command::new(std::env::current_exe().expect("bench binary"))
+                .args(["--rss-child", client, &servers.slow])
+                .output()
+                .expect("bench child");
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        };
+        let (c_mem, n_mem) = (child("component"), child("native"));
+        let c_rss = c_mem["per_call_kib"].as_f64().unwrap_or(f64::NAN);
+        let per_instance = c_mem["per_instance_kib"].as_f64().unwrap_or(f64::NAN);
+        let n_rss = n_mem["per_call_kib"].as_f64().unwrap_or(f64::NAN);
 
         let py = |url: &str, mode: &str, n: usize, c: usize| args.python.as_deref().and_then(|p| python(p, url, mode, n, c));
         let pick = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(Value::as_f64);

@@ -10,8 +10,12 @@ import asyncio
 import json
 import time
 
-import httpx
 from openai import AsyncOpenAI
+
+try:  # openai >= 3 is built on httpx2 (same API); older releases on httpx
+    import httpx2 as httpx
+except ImportError:
+    import httpx
 
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},

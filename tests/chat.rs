@@ -411,3 +411,23 @@ async fn concurrent_calls_run_in_parallel_on_separate_instances() {
         server.connections() - before
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_body_over_the_write_budget_is_streamed_whole() {
+    let (server, client) = vllm().await;
+    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    // Small bodies go out with the head in one write; this one (3 MB, over the 1 MiB stream
+    // budget) is streamed after the request is sent.
+    let prompt = "word ".repeat(600_000);
+    client.chat(ask(&prompt)).await.unwrap();
+    let sent = server.last();
+    assert_eq!(
+        sent.header("content-length")
+            .map(|l| l.parse::<usize>().unwrap()),
+        Some(sent.body.len())
+    );
+    assert_eq!(
+        sent.json()["messages"][0]["content"].as_str().map(str::len),
+        Some(prompt.len())
+    );
+}
