@@ -83,9 +83,12 @@ struct ChatArgs {
     temperature: Option<f64>,
     #[arg(long, value_name = "N")]
     max_tokens: Option<u32>,
-    /// Seed for reproducible sampling.
+        /// Seed for reproducible sampling.
     #[arg(long)]
     seed: Option<i64>,
+    /// Stop generating at this text (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    stop: Vec<String>,
     /// Conversation as a JSON array of OpenAI-shaped messages (the prompt, if any, is appended).
     #[arg(long, value_name = "FILE")]
     messages: Option<PathBuf>,
@@ -316,7 +319,8 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
     request.model = args.model.clone();
     request.sampling.temperature = args.temperature;
     request.sampling.max_tokens = args.max_tokens;
-    request.sampling.seed = args.seed;
+        request.sampling.seed = args.seed;
+    request.sampling.stop = args.stop.clone();
     if let Some(path) = &args.tools {
         request.tools = json::tools(&read_json(path)?).map_err(usage)?;
     }
