@@ -182,31 +182,10 @@ impl Native {
             tool_calls: vec![],
             tool_call_id: None,
         };
-        let request = ChatRequest {
-            messages: vec![msg(Role::System, SYSTEM), msg(Role::User, USER)],
-            model: Some("m".into()),
-            sampling: Sampling {
-                temperature: Some(0.7),
-                top_p: None,
-                top_k: None,
-                min_p: None,
-                max_tokens: Some(64),
-                stop: vec![],
-                seed: None,
-                presence_penalty: None,
-                frequency_penalty: None,
-                repetition_penalty: None,
-            },
-            tools: vec![],
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            recover_tool_calls: None,
-            split_reasoning: None,
-            extra_body: None,
-            timeout_ms: None,
-            routing_ticket: None,
-        };
+        let mut request = ChatRequest::new(vec![msg(Role::System, SYSTEM), msg(Role::User, USER)]);
+        request.model = Some("m".into());
+        request.sampling.temperature = Some(0.7);
+        request.sampling.max_tokens = Some(64);
         let backend = aios_llm_core::config::Backend {
             name: "native".into(),
             kind: BackendKind::Vllm,

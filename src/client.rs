@@ -47,6 +47,15 @@ impl IdSource for RandomIds<'_> {
     }
 }
 
+/// A 2xx answer from one attempt, with what it was for.
+struct Answer<'a> {
+    backend: &'a Backend,
+    response: http::Response,
+    model: &'a str,
+    attempts: u32,
+    deadline: &'a Deadline,
+}
+
 /// A failed attempt and what the server said about retrying.
 struct Failure {
     error: Error,
@@ -120,31 +129,18 @@ impl Client {
     // ---------------------------------------------------------------------------------
 
     pub fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
-        request::validate(&req)?;
-        let deadline = self.deadline(&req);
         let opts = DecodeOptions::for_request(&req);
-        let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
-        self.with_retries(&eligible, &deadline, req.routing_ticket, |b, attempts| {
-            let backend = &self.settings.backends[b];
-            let body = request::chat_body(&req, &model, backend, false)?;
-            let response = self.exchange(
-                backend,
-                Some(&body),
-                "/chat/completions",
-                "application/json",
-                self.timeouts(),
-                &deadline,
-            )?;
-            let bytes = response.body.read_all(
+        self.post_chat(&req, false, |answer| {
+            let bytes = answer.response.body.read_all(
                 self.settings.max_response_bytes,
-                &deadline,
-                &backend.base,
+                answer.deadline,
+                &answer.backend.base,
             )?;
             let raw = response::parse(&bytes)?;
             let served = Served {
-                backend: &backend.name,
-                requested_model: &model,
-                attempts,
+                backend: &answer.backend.name,
+                requested_model: answer.model,
+                attempts: answer.attempts,
             };
             let mut state = self.state.borrow_mut();
             Ok(response::decode(
@@ -153,6 +149,43 @@ impl Client {
                 &mut RandomIds(&mut state.rng),
                 &served,
             )?)
+        })
+    }
+
+    /// Validates, routes and sends a chat request (with retries over backends); `read` turns
+    /// a 2xx answer into the result, or a failure that may be retried.
+    fn post_chat<T>(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+        mut read: impl FnMut(Answer<'_>) -> Result<T, Failure>,
+    ) -> Result<T, Error> {
+        request::validate(req)?;
+        let deadline = self.deadline(req);
+        let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        self.with_retries(&eligible, &deadline, req.routing_ticket, |b, attempts| {
+            let backend = &self.settings.backends[b];
+            let body = request::chat_body(req, &model, backend, stream)?;
+            let response = self.exchange(
+                backend,
+                Some(&body),
+                "/chat/completions",
+                accept,
+                self.timeouts(),
+                &deadline,
+            )?;
+            read(Answer {
+                backend,
+                response,
+                model: &model,
+                attempts,
+                deadline: &deadline,
+            })
         })
     }
 
@@ -199,37 +232,26 @@ impl Client {
     /// Starts a stream and waits for its first event, so that everything before the first
     /// event (connection, HTTP errors, an early error event) is retried like a plain call.
     pub fn chat_stream(&self, req: ChatRequest) -> Result<StreamState, Error> {
-        request::validate(&req)?;
-        let deadline = self.deadline(&req);
         let opts = DecodeOptions::for_request(&req);
-        let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
-        self.with_retries(&eligible, &deadline, req.routing_ticket, |b, attempts| {
-            let backend = &self.settings.backends[b];
-            let body = request::chat_body(&req, &model, backend, true)?;
-            let response = self.exchange(
-                backend,
-                Some(&body),
-                "/chat/completions",
-                "text/event-stream",
-                self.timeouts(),
-                &deadline,
-            )?;
+        self.post_chat(&req, true, |answer| {
             let seed = self.state.borrow_mut().rng.next_u64();
+            let is_json = answer
+                .response
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("application/json"));
             let mut stream = StreamState {
-                backend: backend.name.clone(),
-                base: backend.base.clone(),
-                model: model.clone(),
-                attempts,
-                is_json: response
-                    .header("content-type")
-                    .is_some_and(|t| t.starts_with("application/json")),
-                body: response.body,
+                backend: answer.backend.name.clone(),
+                base: answer.backend.base.clone(),
+                model: answer.model.to_string(),
+                attempts: answer.attempts,
+                is_json,
+                body: answer.response.body,
                 parser: SseParser::new(),
                 assembler: Assembler::new(opts.clone()),
                 queue: Vec::new(),
                 outcome: None,
                 json_bytes: Vec::new(),
-                deadline,
+                deadline: *answer.deadline,
                 max_bytes: self.settings.max_response_bytes,
                 rng: Rng::new(seed),
             };

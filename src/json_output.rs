@@ -176,7 +176,8 @@ fn has_type(v: &Value, t: &str) -> bool {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The JSON Schema name of a value's type.
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

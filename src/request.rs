@@ -5,8 +5,49 @@
 use crate::config::Backend;
 use crate::gbnf;
 use crate::tool_calls::to_wire;
-use crate::types::{BackendKind, ChatRequest, Error, Message, ResponseFormat, Role, ToolChoice};
+use crate::types::{
+    BackendKind, ChatRequest, Error, Message, ResponseFormat, Role, Sampling, ToolChoice,
+};
 use serde_json::{Map, Value, json};
+
+impl ChatRequest {
+    /// A request with only its messages (nothing else sent), for native users of this crate.
+    pub fn new(messages: Vec<Message>) -> ChatRequest {
+        ChatRequest {
+            messages,
+            model: None,
+            sampling: Sampling::default(),
+            tools: Vec::new(),
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
+            recover_tool_calls: None,
+            split_reasoning: None,
+            extra_body: None,
+            timeout_ms: None,
+            routing_ticket: None,
+        }
+    }
+}
+
+// The generated records cannot derive `Default` as a group (WIT enums have no default case).
+#[allow(clippy::derivable_impls)]
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            min_p: None,
+            max_tokens: None,
+            stop: Vec::new(),
+            seed: None,
+            presence_penalty: None,
+            frequency_penalty: None,
+            repetition_penalty: None,
+        }
+    }
+}
 
 /// Checks what can be checked without a backend (so a bad request fails before routing).
 pub fn validate(req: &ChatRequest) -> Result<(), Error> {
@@ -377,31 +418,18 @@ pub(crate) mod tests {
     }
 
     pub fn request(messages: Vec<Message>) -> ChatRequest {
-        ChatRequest {
-            messages,
-            model: None,
-            sampling: Sampling {
-                temperature: None,
-                top_p: None,
-                top_k: None,
-                min_p: None,
-                max_tokens: None,
-                stop: vec![],
-                seed: None,
-                presence_penalty: None,
-                frequency_penalty: None,
-                repetition_penalty: None,
-            },
-            tools: vec![],
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            recover_tool_calls: None,
-            split_reasoning: None,
-            extra_body: None,
-            timeout_ms: None,
-            routing_ticket: None,
-        }
+        ChatRequest::new(messages)
+    }
+
+    /// A one-message request offering one tool (no parameters schema).
+    pub fn with_tool(name: &str) -> ChatRequest {
+        let mut r = request(vec![user("x")]);
+        r.tools = vec![ToolDefinition {
+            name: name.into(),
+            description: None,
+            parameters: None,
+        }];
+        r
     }
 
     fn body(req: &ChatRequest, kind: BackendKind) -> Value {

@@ -358,13 +358,13 @@ pub fn finish_reason(reason: &str) -> FinishReason {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::request::tests::{request, user};
+    use crate::request::tests::{request, user, with_tool};
     use crate::tool_calls::CountingIds;
     use crate::types::*;
 
-    const SERVED: Served = Served {
+    pub const SERVED: Served = Served {
         backend: "b",
         requested_model: "m",
         attempts: 1,
@@ -381,13 +381,7 @@ mod tests {
     }
 
     fn with_tools() -> ChatRequest {
-        let mut r = request(vec![user("weather?")]);
-        r.tools = vec![ToolDefinition {
-            name: "get_weather".into(),
-            description: None,
-            parameters: None,
-        }];
-        r
+        with_tool("get_weather")
     }
 
     #[test]

@@ -393,16 +393,26 @@ fn partial_marker(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::tests::{request, user};
+    use crate::request::tests::{request, user, with_tool};
     use crate::sse::SseParser;
     use crate::tool_calls::CountingIds;
     use crate::types::*;
 
-    const SERVED: Served = Served {
-        backend: "b",
-        requested_model: "m",
-        attempts: 1,
-    };
+    use crate::response::tests::SERVED;
+
+    /// The content deltas, joined.
+    fn content(events: &[StreamEvent]) -> String {
+        events
+            .iter()
+            .filter_map(|e| {
+                if let StreamEvent::Content(c) = e {
+                    Some(c.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
 
     /// Runs a raw SSE body through parser + assembler in the given chunking.
     fn run(
@@ -460,13 +470,7 @@ mod tests {
     }
 
     fn tools_request() -> ChatRequest {
-        let mut r = request(vec![user("x")]);
-        r.tools = vec![ToolDefinition {
-            name: "fs/read".into(),
-            description: None,
-            parameters: None,
-        }];
-        r
+        with_tool("fs/read")
     }
 
     #[test]
@@ -581,16 +585,7 @@ mod tests {
         assert_eq!(r.reasoning.as_deref(), Some("plan"));
         assert_eq!(r.content.as_deref(), Some("Calling."));
         assert_eq!(r.tool_calls.len(), 1);
-        let text: String = events
-            .iter()
-            .filter_map(|e| {
-                if let StreamEvent::Content(c) = e {
-                    Some(c.as_str())
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let text = content(&events);
         assert_eq!(text, "Calling. ");
         assert!(events.iter().any(
             |e| matches!(e, StreamEvent::ToolCall(d) if d.name.as_deref() == Some("fs/read"))
@@ -602,16 +597,7 @@ mod tests {
         ]);
         let (events, r) = run(&tools_request(), &body, &[]);
         assert_eq!(r.unwrap().content.as_deref(), Some("Use <tool_call> tags"));
-        let text: String = events
-            .iter()
-            .filter_map(|e| {
-                if let StreamEvent::Content(c) = e {
-                    Some(c.as_str())
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let text = content(&events);
         assert_eq!(text, "Use <tool_call> tags");
     }
 

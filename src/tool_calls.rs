@@ -135,7 +135,7 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
         Ok(Value::Null) => Err("arguments are null, not a JSON object".into()),
         Ok(other) => Err(format!(
             "arguments are a JSON {}, not an object",
-            kind_of(&other)
+            crate::json_output::type_name(&other)
         )),
         Err(parse_error) => repair_duplicated_tail(trimmed)
             .map(str::to_string)
@@ -158,17 +158,6 @@ fn repair_duplicated_tail(text: &str) -> Option<&str> {
     let (head, rest) = text.split_at(end);
     let rest = rest.trim();
     (first.is_object() && !rest.is_empty() && head.ends_with(rest)).then_some(head)
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 fn preview(text: &str) -> String {

@@ -387,13 +387,7 @@ async fn concurrent_calls_run_in_parallel_on_separate_instances() {
         CHAT,
         Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(300)),
     );
-    let calls = (0..12).map(|_| {
-        let c = client.clone();
-        tokio::spawn(async move { c.chat(ask("hi")).await })
-    });
-    for result in futures::future::join_all(calls).await {
-        assert!(result.unwrap().is_ok());
-    }
+    assert!(concurrent(&client, 12).await.iter().all(Result::is_ok));
     assert!(
         server.peak_in_flight() >= 8,
         "calls overlapped at the server: peak {}",

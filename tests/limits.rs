@@ -104,14 +104,7 @@ async fn host_response_cap_stops_a_200_mb_body_and_an_endless_stream() {
     ));
     server.push(
         CHAT,
-        Reply::Repeat {
-            status: 200,
-            content_type: "text/event-stream".into(),
-            head: Bytes::new(),
-            part: tick,
-            count: None,
-            delay: Duration::ZERO,
-        },
+        Reply::endless("text/event-stream", tick, Duration::ZERO),
     );
     let e = client
         .chat_stream(ask("hi"))
@@ -145,17 +138,7 @@ async fn concurrency_cap_with_a_queue_timeout() {
         .client(config(BackendKind::Vllm, &server.base_url()))
         .await
         .unwrap();
-    let calls: Vec<_> = (0..3)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.chat(ask("hi")).await })
-        })
-        .collect();
-    let results: Vec<_> = futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let results = concurrent(&client, 3).await;
     let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(refused.len(), 1, "{results:?}");
     assert_eq!(refused[0].code, ErrorCode::LimitExceeded);
@@ -208,17 +191,7 @@ async fn instance_slots_are_a_limit_too() {
         .client(config(BackendKind::Vllm, &server.base_url()))
         .await
         .unwrap();
-    let calls: Vec<_> = (0..4)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.chat(ask("hi")).await })
-        })
-        .collect();
-    let results: Vec<_> = futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let results = concurrent(&client, 4).await;
     let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
         !refused.is_empty() && refused.iter().all(|e| e.code == ErrorCode::LimitExceeded),

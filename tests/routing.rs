@@ -34,18 +34,6 @@ async fn client_over(
     core().client(cfg).await.unwrap()
 }
 
-async fn concurrent(client: &Client, n: usize) -> Vec<Result<ChatResponse, Error>> {
-    let calls = (0..n).map(|_| {
-        let c = client.clone();
-        tokio::spawn(async move { c.chat(ask("hi")).await })
-    });
-    futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sequential_splits_100_concurrent_calls_evenly() {
     let (a, b) = (ReplayServer::start().await, ReplayServer::start().await);

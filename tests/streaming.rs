@@ -334,14 +334,7 @@ async fn an_endless_stream_hits_the_response_cap_with_its_partial_answer() {
     let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "more "}))));
     server.on(
         CHAT,
-        Reply::Repeat {
-            status: 200,
-            content_type: "text/event-stream".into(),
-            head: Bytes::new(),
-            part: event,
-            count: None,
-            delay: Duration::ZERO,
-        },
+        Reply::endless("text/event-stream", event, Duration::ZERO),
     );
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
     let e = end.unwrap_err();
@@ -364,14 +357,7 @@ async fn dropping_a_stream_cancels_its_request() {
     let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "tick "}))));
     server.on(
         CHAT,
-        Reply::Repeat {
-            status: 200,
-            content_type: "text/event-stream".into(),
-            head: Bytes::new(),
-            part: event,
-            count: None,
-            delay: Duration::from_millis(20),
-        },
+        Reply::endless("text/event-stream", event, Duration::from_millis(20)),
     );
     let mut stream = client.chat_stream(ask("x")).await.unwrap();
     for _ in 0..3 {
@@ -417,14 +403,7 @@ async fn concurrent_streams_do_not_block_each_other() {
     let tick = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "."}))));
     server.push(
         CHAT,
-        Reply::Repeat {
-            status: 200,
-            content_type: "text/event-stream".into(),
-            head: Bytes::new(),
-            part: tick,
-            count: None,
-            delay: Duration::from_millis(50),
-        },
+        Reply::endless("text/event-stream", tick, Duration::from_millis(50)),
     );
     let mut endless = client.chat_stream(ask("x")).await.unwrap();
     assert!(matches!(

@@ -15,7 +15,6 @@
 //! weight = 2
 //! ```
 
-use crate::errors::host_error;
 use crate::types::*;
 use serde::Deserialize;
 use std::path::Path;
@@ -34,7 +33,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<ClientConfig, Error> {
 }
 
 fn invalid(message: impl Into<String>) -> Error {
-    host_error(ErrorCode::InvalidConfig, message)
+    Error::new(ErrorCode::InvalidConfig, message)
 }
 
 #[derive(Deserialize)]

@@ -27,15 +27,19 @@ impl ErrorCode {
     }
 }
 
-pub(crate) fn host_error(code: ErrorCode, message: impl Into<String>) -> Error {
-    Error {
-        code,
-        message: message.into(),
-        status: None,
-        body: None,
-        backend: None,
-        attempts: 0,
-        partial: None,
+impl Error {
+    /// An error with only a code and a message (for host-side failures, and for embedders'
+    /// own checks before a call).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+            status: None,
+            body: None,
+            backend: None,
+            attempts: 0,
+            partial: None,
+        }
     }
 }
 
@@ -43,25 +47,25 @@ pub(crate) fn host_error(code: ErrorCode, message: impl Into<String>) -> Error {
 pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     let text = format!("{e:?}");
     if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
-        return host_error(
+        return Error::new(
             ErrorCode::LimitExceeded,
             format!("{context}: the component hit the host's memory limit (max_memory_bytes)"),
         );
     }
     if text.contains("CPU time") || text.contains("all fuel consumed") || text.contains("interrupt")
     {
-        return host_error(
+        return Error::new(
             ErrorCode::LimitExceeded,
             format!("{context}: the component hit the host's CPU limit (max_cpu_time)"),
         );
     }
     if text.contains("concurrent limit") || text.contains("instance limit") {
-        return host_error(
+        return Error::new(
             ErrorCode::LimitExceeded,
             format!("{context}: every instance slot of the host is in use (max_instances)"),
         );
     }
-    host_error(
+    Error::new(
         ErrorCode::Internal,
         format!(
             "{context}: {}",

@@ -149,7 +149,7 @@ impl LlmCore {
     ) -> Result<LlmCore, types::Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| {
-            errors::host_error(
+            types::Error::new(
                 types::ErrorCode::InvalidConfig,
                 format!("cannot read component {}: {e}", path.display()),
             )

@@ -3,7 +3,7 @@
 
 use crate::Runtime;
 use crate::bindings::LlmCorePlugin;
-use crate::errors::{self, host_error};
+use crate::errors;
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
 use crate::types::{
@@ -211,9 +211,9 @@ impl Client {
         .await
         {
             Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(host_error(ErrorCode::Internal, "the client was shut down")),
+            Ok(Err(_)) => return Err(Error::new(ErrorCode::Internal, "the client was shut down")),
             Err(_) => {
-                return Err(host_error(
+                return Err(Error::new(
                     ErrorCode::LimitExceeded,
                     format!(
                         "{} calls are already in flight (the host's max_concurrent_calls) and none finished within {} ms",

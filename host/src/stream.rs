@@ -73,46 +73,19 @@ impl ChatStream {
     pub async fn next_ready(&mut self) -> Result<Vec<StreamEvent>, Error> {
         let state = self.idle_state()?;
         let mut events: Vec<StreamEvent> = state.ready.drain(..).collect();
-        let Some(lease) = state.lease.as_mut() else {
-            return Ok(events);
-        };
-        let instance = lease.get();
-        instance.refuel();
-        let result = instance
-            .plugin
-            .aios_llm_llm_core()
-            .chat_stream()
-            .call_next(&mut instance.store, state.handle)
-            .await;
-        match result {
-            Ok(Ok(more)) => {
-                let ended = more.iter().any(|e| matches!(e, StreamEvent::Done(_)));
-                events.extend(more);
-                if ended {
-                    finish(state).await;
-                }
-                Ok(events)
-            }
-            Ok(Err(e)) => {
-                finish(state).await;
-                Err(e)
-            }
-            Err(trap) => {
-                state.lease = None;
-                Err(errors::internal("chat-stream.next", trap))
-            }
-        }
+        events.extend(pull(state, false).await?);
+        Ok(events)
     }
 
     fn idle_state(&mut self) -> Result<&mut State, Error> {
         if self.pending.is_some() {
-            return Err(errors::host_error(
+            return Err(Error::new(
                 crate::types::ErrorCode::InvalidRequest,
                 "the stream is being polled as a futures::Stream",
             ));
         }
         self.state.as_mut().ok_or_else(|| {
-            errors::host_error(
+            Error::new(
                 crate::types::ErrorCode::InvalidRequest,
                 "the stream has ended",
             )
@@ -127,7 +100,7 @@ impl ChatStream {
                 return Ok(response);
             }
         }
-        Err(errors::host_error(
+        Err(Error::new(
             crate::types::ErrorCode::Truncated,
             "the stream ended without a final response",
         ))
@@ -138,34 +111,49 @@ async fn advance(mut state: State) -> (State, Option<Result<StreamEvent, Error>>
     if let Some(event) = state.ready.pop_front() {
         return (state, Some(Ok(event)));
     }
-    let Some(lease) = state.lease.as_mut() else {
-        return (state, None);
-    };
-    let instance = lease.get();
-    instance.refuel();
-    let result = instance
-        .plugin
-        .aios_llm_llm_core()
-        .chat_stream()
-        .call_blocking_next(&mut instance.store, state.handle)
-        .await;
-    match result {
-        Ok(Ok(events)) if events.is_empty() => {
-            finish(&mut state).await;
-            (state, None)
-        }
-        Ok(Ok(events)) => {
+    match pull(&mut state, true).await {
+        Ok(events) => {
             state.ready.extend(events);
             let first = state.ready.pop_front().map(Ok);
             (state, first)
         }
+        Err(e) => (state, Some(Err(e))),
+    }
+}
+
+/// Asks the component for events (`blocking-next` when `wait`, else `next`). Once the stream
+/// has ended — `done`, an error, or the empty list — the instance goes back to the pool; after
+/// a trap it is dropped. An ended stream yields nothing more.
+async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> {
+    let Some(lease) = state.lease.as_mut() else {
+        return Ok(Vec::new());
+    };
+    let instance = lease.get();
+    instance.refuel();
+    let stream = instance.plugin.aios_llm_llm_core().chat_stream();
+    let result = if wait {
+        stream
+            .call_blocking_next(&mut instance.store, state.handle)
+            .await
+    } else {
+        stream.call_next(&mut instance.store, state.handle).await
+    };
+    match result {
+        Ok(Ok(events)) => {
+            if (wait && events.is_empty())
+                || events.iter().any(|e| matches!(e, StreamEvent::Done(_)))
+            {
+                finish(state).await;
+            }
+            Ok(events)
+        }
         Ok(Err(e)) => {
-            finish(&mut state).await;
-            (state, Some(Err(e)))
+            finish(state).await;
+            Err(e)
         }
         Err(trap) => {
             state.lease = None; // a trapped instance is not reused
-            (state, Some(Err(errors::internal("chat-stream", trap))))
+            Err(errors::internal("chat-stream", trap))
         }
     }
 }

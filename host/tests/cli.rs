@@ -15,6 +15,13 @@ async fn llm_core(args: &[&str]) -> Output {
     cmd.output().await.expect("llm-core runs")
 }
 
+/// `llm-core chat --base-url URL --model m ARGS...`
+async fn chat_cmd(url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["chat", "--base-url", url, "--model", "m"];
+    all.extend_from_slice(args);
+    llm_core(&all).await
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -42,21 +49,19 @@ async fn server() -> (ReplayServer, String) {
 async fn chat_prints_the_answer_or_the_record() {
     let (server, url) = server().await;
     server.on(CHAT, completion(json!({"content": "Hi there!"})));
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
+    let o = chat_cmd(
         &url,
-        "--model",
-        "m",
-        "--system",
-        "Be brief",
-        "--temperature",
-        "0.5",
-        "--max-tokens",
-        "9",
-        "Say",
-        "hi",
-    ])
+        &[
+            "--system",
+            "Be brief",
+            "--temperature",
+            "0.5",
+            "--max-tokens",
+            "9",
+            "Say",
+            "hi",
+        ],
+    )
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "Hi there!\n");
@@ -70,16 +75,7 @@ async fn chat_prints_the_answer_or_the_record() {
         (json!(0.5), json!(9))
     );
 
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
-        &url,
-        "--model",
-        "m",
-        "--json",
-        "Say hi",
-    ])
-    .await;
+    let o = chat_cmd(&url, &["--json", "Say hi"]).await;
     let record: Value = serde_json::from_str(&stdout(&o)).unwrap();
     for key in [
         "content",
@@ -100,17 +96,7 @@ async fn chat_prints_the_answer_or_the_record() {
 async fn failures_are_one_line_or_an_error_record_with_a_nonzero_exit() {
     let (server, url) = server().await;
     server.on(CHAT, Reply::status_json(401, r#"{"error":"Unauthorized"}"#));
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
-        &url,
-        "--model",
-        "m",
-        "--api-key",
-        "sk-hidden",
-        "hi",
-    ])
-    .await;
+    let o = chat_cmd(&url, &["--api-key", "sk-hidden", "hi"]).await;
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -120,7 +106,7 @@ async fn failures_are_one_line_or_an_error_record_with_a_nonzero_exit() {
     );
     assert!(!err.contains("sk-hidden"));
 
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--json", "hi"]).await;
+    let o = chat_cmd(&url, &["--json", "hi"]).await;
     assert_eq!(o.status.code(), Some(1));
     let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
@@ -165,19 +151,17 @@ async fn tools_and_output_constraints() {
     let tools_s = tools.to_str().unwrap();
 
     server.push(CHAT, completion(json!({"content": "", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})));
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
+    let o = chat_cmd(
         &url,
-        "--model",
-        "m",
-        "--tools",
-        tools_s,
-        "--tool-choice",
-        "get_weather",
-        "--json",
-        "weather?",
-    ])
+        &[
+            "--tools",
+            tools_s,
+            "--tool-choice",
+            "get_weather",
+            "--json",
+            "weather?",
+        ],
+    )
     .await;
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
@@ -261,7 +245,7 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
     ];
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     server.on(CHAT, Reply::sse(&refs));
-    let o = llm_core(&["chat", "--base-url", &url, "--model", "m", "--stream", "hi"]).await;
+    let o = chat_cmd(&url, &["--stream", "hi"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "[reasoning] hmm\n[answer] Hello\n");
     let summary = stderr(&o);
@@ -274,17 +258,7 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
         assert!(summary.contains(part), "{part} in {summary}");
     }
 
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
-        &url,
-        "--model",
-        "m",
-        "--stream",
-        "--json",
-        "hi",
-    ])
-    .await;
+    let o = chat_cmd(&url, &["--stream", "--json", "hi"]).await;
     let lines: Vec<Value> = stdout(&o)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -302,17 +276,7 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
             r#"{"error":{"message":"boom","code":500}}"#,
         ]),
     );
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
-        &url,
-        "--model",
-        "m",
-        "--stream",
-        "--json",
-        "hi",
-    ])
-    .await;
+    let o = chat_cmd(&url, &["--stream", "--json", "hi"]).await;
     assert_eq!(o.status.code(), Some(1));
     let last: Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
     assert_eq!(last["error"]["partial"]["content"], json!("Par"));

@@ -105,6 +105,18 @@ impl Reply {
         Reply::sse_raw(payloads.iter().map(|p| format!("data: {p}\n\n")).collect())
     }
 
+    /// `part` forever (or until the client gives up), `delay` apart: an endless stream.
+    pub fn endless(content_type: &str, part: Bytes, delay: Duration) -> Reply {
+        Reply::Repeat {
+            status: 200,
+            content_type: content_type.into(),
+            head: Bytes::new(),
+            part,
+            count: None,
+            delay,
+        }
+    }
+
     /// The same reply after a wait before the head.
     pub fn after(self, d: Duration) -> Reply {
         Reply::After(d, Box::new(self))

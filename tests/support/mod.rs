@@ -56,6 +56,22 @@ pub fn ask(text: &str) -> ChatRequest {
     r
 }
 
+/// `n` copies of `ask("hi")` sent at once; their results in order.
+pub async fn concurrent(
+    client: &llm_core_host::Client,
+    n: usize,
+) -> Vec<Result<ChatResponse, Error>> {
+    let calls = (0..n).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.chat(ask("hi")).await })
+    });
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("call task"))
+        .collect()
+}
+
 /// A fixture file's text (tests/fixtures).
 pub fn fixture(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

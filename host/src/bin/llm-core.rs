@@ -83,7 +83,7 @@ struct ChatArgs {
     temperature: Option<f64>,
     #[arg(long, value_name = "N")]
     max_tokens: Option<u32>,
-        /// Seed for reproducible sampling.
+    /// Seed for reproducible sampling.
     #[arg(long)]
     seed: Option<i64>,
     /// Stop generating at this text (repeatable).
@@ -173,15 +173,7 @@ fn report(e: &Error, json_output: bool) {
 }
 
 fn usage(message: impl Into<String>) -> Error {
-    Error {
-        code: ErrorCode::InvalidRequest,
-        message: message.into(),
-        status: None,
-        body: None,
-        backend: None,
-        attempts: 0,
-        partial: None,
-    }
+    Error::new(ErrorCode::InvalidRequest, message)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -319,7 +311,7 @@ fn chat_request(args: &ChatArgs) -> Result<ChatRequest, Error> {
     request.model = args.model.clone();
     request.sampling.temperature = args.temperature;
     request.sampling.max_tokens = args.max_tokens;
-        request.sampling.seed = args.seed;
+    request.sampling.seed = args.seed;
     request.sampling.stop = args.stop.clone();
     if let Some(path) = &args.tools {
         request.tools = json::tools(&read_json(path)?).map_err(usage)?;
