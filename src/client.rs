@@ -347,8 +347,11 @@ impl Client {
             Some(m) => m.to_string(),
             None => match backends[0].models.first() {
                 Some(m) => m.clone(),
+                // Discovery gets the retry policy a chat would (and counts as attempts).
                 None => self
-                    .models_of(0, deadline, false)?
+                    .with_retries(&[0], deadline, None, |b, _| {
+                        self.models_of(b, deadline, false).map_err(Failure::from)
+                    })?
                     .into_iter()
                     .next()
                     .map(|m| m.id)
@@ -611,13 +614,10 @@ impl Client {
             })
             .map_err(|f| f.error)
             .and_then(|bytes| parse_models(&bytes, &backend.name));
-        match &result {
-            Ok(models) => self.state.borrow_mut().discovered[b] = Some((models.clone(), now)),
-            Err(e) if retry::is_backend_failure(e) => {
-                let c = self.settings.cooldown;
-                self.state.borrow_mut().router.failed(b, now, &c, None);
-            }
-            Err(_) => {}
+        // Failures are not recorded here: the retry loop that asked (or the chat attempt
+        // that follows a failed discovery) puts the backend in cooldown.
+        if let Ok(models) = &result {
+            self.state.borrow_mut().discovered[b] = Some((models.clone(), now));
         }
         result.map_err(|e| Error {
             backend: Some(backend.name.clone()),

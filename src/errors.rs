@@ -43,35 +43,6 @@ impl Error {
         self.partial = Some(partial);
         self
     }
-
-    /// Short name of the code, as the CLI and logs print it.
-    pub fn kind(&self) -> &'static str {
-        self.code.name()
-    }
-}
-
-impl ErrorCode {
-    /// The WIT case name (`context-length-exceeded`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            ErrorCode::InvalidConfig => "invalid-config",
-            ErrorCode::InvalidRequest => "invalid-request",
-            ErrorCode::Connection => "connection",
-            ErrorCode::Timeout(_) => "timeout",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::UnknownModel(_) => "unknown-model",
-            ErrorCode::ContextLengthExceeded => "context-length-exceeded",
-            ErrorCode::RateLimited(_) => "rate-limited",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::HttpStatus => "http-status",
-            ErrorCode::MalformedResponse => "malformed-response",
-            ErrorCode::InvalidOutput => "invalid-output",
-            ErrorCode::Truncated => "truncated",
-            ErrorCode::Denied => "denied",
-            ErrorCode::LimitExceeded => "limit-exceeded",
-            ErrorCode::Internal => "internal",
-        }
-    }
 }
 
 /// What a server said in an error body.

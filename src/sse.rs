@@ -90,11 +90,6 @@ impl SseParser {
         self.dispatch(on_event);
     }
 
-    /// Bytes held for an unfinished line (for size limits).
-    pub fn pending_bytes(&self) -> usize {
-        self.line.len() + self.data.len()
-    }
-
     fn line_done(&mut self, line: &[u8], on_event: &mut impl FnMut(&str)) {
         if line.is_empty() {
             self.dispatch(on_event);

@@ -425,3 +425,26 @@ async fn a_request_body_over_the_write_budget_is_streamed_whole() {
         Some(prompt.len())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_discovery_is_retried_like_a_call() {
+    let (server, client) = vllm().await;
+    server.push(
+        "/v1/models",
+        Reply::status_json(503, r#"{"error":{"message":"starting"}}"#),
+    );
+    server.on("/v1/models", Reply::json(fixture("vllm-models.json")));
+    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    // No model in the request: the server's first model, found on the second try.
+    let r = client.chat(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(r.model, "Qwen/Qwen3-8B");
+    assert_eq!(server.requests_to("/v1/models").len(), 2);
+    assert_eq!(server.last().json()["model"], json!("Qwen/Qwen3-8B"));
+
+    // A dead server: discovery fails after the configured attempts, with a typed error.
+    let mut cfg = config(BackendKind::Vllm, "http://127.0.0.1:9/v1");
+    cfg.retry.max_attempts = Some(2);
+    let dead = core().client(cfg).await.unwrap();
+    let e = dead.chat(ChatRequest::user("hi")).await.unwrap_err();
+    assert_eq!((e.code, e.attempts), (ErrorCode::Connection, 2));
+}

@@ -394,3 +394,53 @@ async fn config_files_drive_chat_and_the_health_table() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The live llama.cpp server of this run (scripts/local-server, started once and reused).
+fn live_url() -> String {
+    if let Ok(url) = std::env::var("LLM_CORE_LIVE_URL") {
+        return url;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/local-server");
+    let out = std::process::Command::new(script)
+        .arg("start")
+        .output()
+        .expect("scripts/local-server runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("a base URL")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_stream_prints_tokens_and_a_summary() {
+    let url = live_url();
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--backend",
+        "openai",
+        "--stream",
+        "--max-tokens",
+        "12",
+        "--stop",
+        "<|im_end|>",
+        "Count to three.",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).trim().is_empty(), "tokens were printed");
+    let summary = stderr(&o);
+    for part in [
+        "ms to first token",
+        "tokens/s",
+        "prompt +",
+        "completion tokens",
+        "finish: ",
+        "backend 127.0.0.1:",
+    ] {
+        assert!(summary.contains(part), "{part} in {summary}");
+    }
+}
