@@ -424,9 +424,11 @@ async fn live_stream_prints_tokens_and_a_summary() {
         "openai",
         "--stream",
         "--max-tokens",
-        "12",
-        "--stop",
-        "<|im_end|>",
+        "8",
+        "--temperature",
+        "0",
+        "--seed",
+        "1",
         "Count to three.",
     ])
     .await;
