@@ -31,6 +31,7 @@ pub fn from_regex(regex: &str) -> Result<String, String> {
     let mut parser = Parser {
         chars: regex.chars().collect(),
         pos: 0,
+        depth: 0,
     };
     let node = parser.alternation()?;
     if parser.pos < parser.chars.len() {
@@ -102,7 +103,12 @@ enum Node {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Open groups: bounded, so a hostile regex cannot exhaust the component's stack.
+    depth: usize,
 }
+
+/// Deepest group nesting accepted (real constraints use a handful).
+const MAX_DEPTH: usize = 64;
 
 const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('a', 'z'), ('A', 'Z'), ('0', '9'), ('_', '_')];
@@ -194,7 +200,12 @@ impl Parser {
                         ));
                     }
                 }
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(format!("groups nest deeper than {MAX_DEPTH} levels"));
+                }
                 let inner = self.alternation()?;
+                self.depth -= 1;
                 if !self.eat(')') {
                     return Err(format!("unclosed `(` at position {at}"));
                 }
@@ -504,6 +515,7 @@ mod tests {
             ("(ab", "unclosed `(`"),
             ("ab)", "unbalanced"),
             ("[ab", "unclosed `[`"),
+            (&"(".repeat(100_000), "nest deeper"),
             ("*a", "follows nothing"),
             ("[z-a]", "reversed"),
             (r"\q", "unknown escape"),

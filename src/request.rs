@@ -178,9 +178,9 @@ pub fn chat_body(
                     function.insert("description".into(), d.clone().into());
                 }
                 let parameters = match &t.parameters {
-                    Some(p) => json_object(p).map_err(|why| {
+                    Some(p) => Value::Object(json_object(p).map_err(|why| {
                         Error::invalid_request(format!("tool `{}`: parameters {why}", t.name))
-                    })?,
+                    })?),
                     None => json!({"type": "object", "properties": {}}),
                 };
                 function.insert("parameters".into(), parameters);
@@ -212,11 +212,8 @@ pub fn chat_body(
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
     if let Some(extra) = &req.extra_body {
-        let Value::Object(extra) = json_object(extra)
-            .map_err(|why| Error::invalid_request(format!("extra-body {why}")))?
-        else {
-            unreachable!("json_object returns objects")
-        };
+        let extra = json_object(extra)
+            .map_err(|why| Error::invalid_request(format!("extra-body {why}")))?;
         // Last, so server-specific fields from the caller win over generated ones.
         body.extend(extra);
     }
@@ -293,8 +290,10 @@ fn constraint(
             body.insert("response_format".into(), json!({"type": "json_object"}));
         }
         ResponseFormat::JsonSchema(s) => {
-            let schema = json_object(&s.schema)
-                .map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?;
+            let schema = Value::Object(
+                json_object(&s.schema)
+                    .map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?,
+            );
             let mut js = Map::new();
             js.insert("name".into(), s.name.clone().into());
             if let Some(d) = &s.description {
@@ -381,9 +380,9 @@ fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> R
 }
 
 /// Parses JSON text that must be an object.
-pub fn json_object(text: &str) -> Result<Value, String> {
+pub fn json_object(text: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(text.as_bytes()) {
-        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err("must be a JSON object".into()),
         Err(e) => Err(format!("is not valid JSON: {e}")),
     }
