@@ -21,6 +21,10 @@ use std::cell::RefCell;
 
 /// Limit for probes (`/health`, `/metrics`, `/models`): they must not hold a call up.
 const PROBE_MS: u64 = 5_000;
+/// Limit for a `/metrics` read made on the way to a chat call.
+const METRICS_PROBE_MS: u64 = 1_000;
+/// A backend without readable metrics is asked again after this many metrics TTLs.
+const METRICS_MISS_TTLS: u64 = 30;
 /// Error bodies are read up to this size (the error keeps 64 KiB of it).
 const ERROR_BODY_MAX: u64 = 1024 * 1024;
 
@@ -163,17 +167,42 @@ impl Client {
         request::validate(req)?;
         let deadline = self.deadline(req);
         let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
+        // Each eligible backend's body, built once (not per attempt). A backend whose kind
+        // cannot express the request (e.g. a grammar with tools on llama.cpp) is left out, so
+        // routing picks among those that can; when none can, the refusal comes back unsent.
+        let mut bodies: Vec<(usize, Vec<u8>)> = Vec::with_capacity(eligible.len());
+        let mut refusal = None;
+        for &b in &eligible {
+            match request::chat_body(req, &model, &self.settings.backends[b], stream) {
+                Ok(body) => bodies.push((b, body)),
+                Err(e) => {
+                    refusal.get_or_insert(Error {
+                        backend: Some(self.settings.backends[b].name.clone()),
+                        ..e
+                    });
+                }
+            }
+        }
+        let capable: Vec<usize> = bodies.iter().map(|(b, _)| *b).collect();
+        if capable.is_empty() {
+            return Err(refusal
+                .unwrap_or_else(|| Error::invalid_request("no backend can take this request")));
+        }
         let accept = if stream {
             "text/event-stream"
         } else {
             "application/json"
         };
-        self.with_retries(&eligible, &deadline, req.routing_ticket, |b, attempts| {
+        self.with_retries(&capable, &deadline, req.routing_ticket, |b, attempts| {
             let backend = &self.settings.backends[b];
-            let body = request::chat_body(req, &model, backend, stream)?;
+            let body = bodies
+                .iter()
+                .find(|(x, _)| *x == b)
+                .map(|(_, body)| body.as_slice())
+                .unwrap_or_default();
             let response = self.exchange(
                 backend,
-                Some(&body),
+                Some(body),
                 "/chat/completions",
                 accept,
                 self.timeouts(),
@@ -271,10 +300,11 @@ impl Client {
     // ---------------------------------------------------------------------------------
 
     pub fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {
-        let deadline = Deadline::after_ms(self.settings.timeouts.total_ms.min(PROBE_MS * 2));
         let mut all = Vec::new();
         let mut first_error = None;
         for b in 0..self.settings.backends.len() {
+            // Each backend gets its own limit: a slow one does not starve the next.
+            let deadline = Deadline::after_ms(self.settings.timeouts.total_ms.min(PROBE_MS * 2));
             match self.models_of(b, &deadline, true) {
                 Ok(models) => all.extend(models),
                 Err(e) => {
@@ -551,18 +581,26 @@ impl Client {
         }
     }
 
-    /// The backend's load from `/metrics`, cached for `metrics-ttl-ms`.
+    /// The backend's load from `/metrics`, cached for `metrics-ttl-ms`; a backend without
+    /// readable metrics is asked again only after `METRICS_MISS_TTLS` times that.
     fn read_load(&self, b: usize, deadline: &Deadline, fresh: bool) -> Option<f64> {
         let now = http::now_ms();
-        if let Some((load, at)) = self.state.borrow().readings[b]
-            && !fresh
-            && now.saturating_sub(at) < self.settings.metrics_ttl_ms
-        {
-            return load;
+        if let Some((load, at)) = self.state.borrow().readings[b] {
+            let ttl = self.settings.metrics_ttl_ms;
+            let ttl = if load.is_some() {
+                ttl
+            } else {
+                ttl.saturating_mul(METRICS_MISS_TTLS)
+            };
+            if !fresh && now.saturating_sub(at) < ttl {
+                return load;
+            }
         }
         let backend = &self.settings.backends[b];
+        // A load reading only tunes routing: it must not hold the call up for long.
+        let deadline = Deadline::after_ms(deadline.remaining_ms().min(METRICS_PROBE_MS));
         let load = self
-            .probe(backend, "/metrics", deadline)
+            .probe(backend, "/metrics", &deadline)
             .ok()
             .and_then(|text| metrics::load(&text));
         let mut state = self.state.borrow_mut();
@@ -644,8 +682,7 @@ impl Client {
         let response = http::send(&req, self.probe_timeouts(), &deadline)?;
         let bytes = response
             .body
-            .read_all(ERROR_BODY_MAX, &deadline, &backend.base)
-            .unwrap_or_default();
+            .read_prefix(ERROR_BODY_MAX, &deadline, &backend.base);
         if !(200..300).contains(&response.status) {
             return Err(Error {
                 backend: Some(backend.name.clone()),
@@ -689,8 +726,7 @@ impl Client {
         let status = response.status;
         let bytes = response
             .body
-            .read_all(ERROR_BODY_MAX, deadline, &backend.base)
-            .unwrap_or_default();
+            .read_prefix(ERROR_BODY_MAX, deadline, &backend.base);
         let error = errors::from_status(status, &bytes, retry_after_ms, &req.path);
         Err(Failure {
             error,
@@ -799,7 +835,8 @@ impl StreamState {
 
     /// Ready when `next` would not wait.
     pub fn subscribe(&self) -> wasip2::io::poll::Pollable {
-        if !self.queue.is_empty() || self.outcome.is_some() {
+        // Past the deadline, `next` has the timeout to report: ready at once.
+        if !self.queue.is_empty() || self.outcome.is_some() || self.deadline.remaining_ms() == 0 {
             wasip2::clocks::monotonic_clock::subscribe_duration(0)
         } else {
             self.body.subscribe()
@@ -815,6 +852,11 @@ impl StreamState {
                 Err(e) => return self.fail(e),
             };
             match chunk {
+                // The waiting path enforces the deadline in `read_chunk`; a host polling
+                // `next` gets it here.
+                Chunk::Pending if self.deadline.remaining_ms() == 0 => {
+                    return self.fail(http::total_timeout());
+                }
                 Chunk::Pending => return,
                 Chunk::Data(bytes) if self.is_json => {
                     if self.body.read > self.max_bytes {
@@ -830,6 +872,7 @@ impl StreamState {
                         (&mut self.parser, &mut self.assembler, &mut self.queue);
                     parser.push(&bytes, &mut |data| assembler.on_data(data, queue));
                     if self.assembler.ended() {
+                        self.drain_arrived();
                         return self.end();
                     }
                 }
@@ -843,6 +886,16 @@ impl StreamState {
                     return self.end();
                 }
             }
+        }
+    }
+
+    /// After `[DONE]`, reads what already arrived (typically the chunked body's terminator)
+    /// without waiting, so the host sees the body finished and can reuse the connection.
+    fn drain_arrived(&mut self) {
+        // Bounded by the response limit: a server that keeps sending is not read forever.
+        while self.body.read <= self.max_bytes
+            && let Ok(Chunk::Data(_)) = self.body.read_chunk(false, &self.deadline, &self.base)
+        {
         }
     }
 

@@ -8,17 +8,31 @@ use crate::url::BaseUrl;
 pub const PLACEHOLDER_API_KEY: &str = "sk-1234";
 
 /// A backend, ready to use.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Backend {
     pub name: String,
     pub kind: BackendKind,
     pub base: BaseUrl,
-    /// Never printed: `Debug` of `Settings` is not used in messages.
+    /// Never printed: `Debug` shows only whether there is one.
     pub api_key: Option<String>,
     /// Configured models; empty = discover.
     pub models: Vec<String>,
     pub weight: u32,
     pub legacy_guided_decoding: bool,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base", &self.base)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
+            .field("weight", &self.weight)
+            .field("legacy_guided_decoding", &self.legacy_guided_decoding)
+            .finish()
+    }
 }
 
 impl Backend {
@@ -321,5 +335,14 @@ pub(crate) mod tests {
             assert!(e.message.contains(needle), "{needle}: {}", e.message);
             assert!(!e.message.contains("X-Evil"), "key leaked: {}", e.message);
         }
+    }
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let mut b = backend("http://a/v1");
+        b.api_key = Some("sk-secret-123".into());
+        let text = format!("{:?}", validate(config(vec![b])).unwrap());
+        assert!(!text.contains("sk-secret-123"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 }

@@ -48,7 +48,8 @@ pub fn from_regex(regex: &str) -> Result<String, String> {
 fn regex_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_ascii_punctuation() {
+        // Only the metacharacters: other escapes (`\"`, `\-`) are errors in some engines.
+        if r"\.^$|?*+()[]{}".contains(c) {
             out.push('\\');
         }
         match c {
@@ -311,52 +312,64 @@ impl Parser {
         Ok(Node::Class { negated, items })
     }
 
+    /// At most one quantifier (plus a lazy `?`) per atom, as Python and JavaScript require:
+    /// a stacked one (`a**`) is refused rather than nested without bound.
     fn quantified(&mut self, atom: Node) -> Result<Node, String> {
-        let mut node = atom;
-        loop {
-            let (min, max) = match self.peek() {
-                Some('*') => (0, None),
-                Some('+') => (1, None),
-                Some('?') => (0, Some(1)),
-                Some('{') if self.counted_follows() => {
-                    self.pos += 1;
-                    let min = self.number()?;
-                    let max = if self.eat(',') {
-                        if self.peek() == Some('}') {
-                            None
-                        } else {
-                            Some(self.number()?)
-                        }
-                    } else {
-                        Some(min)
-                    };
-                    if !self.eat('}') {
-                        return Err("unclosed `{` quantifier".into());
-                    }
-                    if max.is_some_and(|m| m < min) {
-                        return Err(format!(
-                            "quantifier {{{min},{}}} is reversed",
-                            max.unwrap_or(0)
-                        ));
-                    }
-                    self.eat('?');
-                    node = Node::Repeat {
-                        node: Box::new(node),
-                        min,
-                        max,
-                    };
-                    continue;
-                }
-                _ => return Ok(node),
-            };
-            self.pos += 1;
-            self.eat('?'); // lazy: same language
-            node = Node::Repeat {
-                node: Box::new(node),
-                min,
-                max,
-            };
+        let Some((min, max)) = self.quantifier()? else {
+            return Ok(atom);
+        };
+        self.eat('?'); // lazy: same language
+        if self.quantifier_follows() {
+            return Err(format!(
+                "quantifier at {} follows another quantifier; group the inner one",
+                self.pos
+            ));
         }
+        Ok(Node::Repeat {
+            node: Box::new(atom),
+            min,
+            max,
+        })
+    }
+
+    fn quantifier_follows(&self) -> bool {
+        match self.peek() {
+            Some('*' | '+' | '?') => true,
+            Some('{') => self.counted_follows(),
+            _ => false,
+        }
+    }
+
+    /// The quantifier at the cursor, consumed: `(min, max)`, `None` for no upper bound.
+    fn quantifier(&mut self) -> Result<Option<(u32, Option<u32>)>, String> {
+        let bounds = match self.peek() {
+            Some('*') => (0, None),
+            Some('+') => (1, None),
+            Some('?') => (0, Some(1)),
+            Some('{') if self.counted_follows() => {
+                self.pos += 1;
+                let min = self.number()?;
+                let max = if self.eat(',') {
+                    if self.peek() == Some('}') {
+                        None
+                    } else {
+                        Some(self.number()?)
+                    }
+                } else {
+                    Some(min)
+                };
+                if !self.eat('}') {
+                    return Err("unclosed `{` quantifier".into());
+                }
+                if let Some(m) = max.filter(|&m| m < min) {
+                    return Err(format!("quantifier {{{min},{m}}} is reversed"));
+                }
+                return Ok(Some((min, max)));
+            }
+            _ => return Ok(None),
+        };
+        self.pos += 1;
+        Ok(Some(bounds))
     }
 
     /// `{` starts a counted quantifier only when digits follow (else it is a literal brace).
@@ -467,7 +480,7 @@ mod tests {
             from_choice(&c).unwrap(),
             r#"root ::= "yes" | "no \"way\"" | "a.b""#
         );
-        assert_eq!(regex_for_choice(&c).unwrap(), r#"(yes|no \"way\"|a\.b)"#);
+        assert_eq!(regex_for_choice(&c).unwrap(), r#"(yes|no "way"|a\.b)"#);
         assert!(from_choice(&[]).is_err());
     }
 
@@ -518,6 +531,13 @@ mod tests {
             (&"(".repeat(100_000), "nest deeper"),
             ("*a", "follows nothing"),
             ("[z-a]", "reversed"),
+            ("a{3,1}", "reversed"),
+            ("a**", "follows another quantifier"),
+            (
+                &format!("a{}", "*".repeat(100_000)),
+                "follows another quantifier",
+            ),
+            ("a{2}{3}", "follows another quantifier"),
             (r"\q", "unknown escape"),
         ] {
             let e = from_regex(re).unwrap_err();

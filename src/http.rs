@@ -308,10 +308,14 @@ impl Body {
                     if !wait {
                         return Ok(Chunk::Pending);
                     }
-                    let (_, end) = self
-                        .end
-                        .get_or_insert_with(|| (deadline.at_ns, deadline.pollable()));
-                    if poll(&[&self.ready, end]).contains(&1) && !self.ready.ready() {
+                    // One timer per deadline: a later call with another deadline gets its own.
+                    let end = match self.end.take() {
+                        Some(end) if end.0 == deadline.at_ns => end,
+                        _ => (deadline.at_ns, deadline.pollable()),
+                    };
+                    let fired = poll(&[&self.ready, &end.1]).contains(&1);
+                    self.end = Some(end);
+                    if fired && !self.ready.ready() {
                         return Err(total_timeout());
                     }
                 }
@@ -369,6 +373,21 @@ impl Body {
                 Chunk::End => return Ok(out),
             }
         }
+    }
+
+    /// Reads up to `max` bytes of an error body: what fits is kept, the rest left unread
+    /// (an error page larger than the limit still reaches the caller, truncated).
+    pub fn read_prefix(mut self, max: u64, deadline: &Deadline, base: &BaseUrl) -> Vec<u8> {
+        let mut out = Vec::new();
+        while (out.len() as u64) < max {
+            match self.read_chunk(true, deadline, base) {
+                Ok(Chunk::Data(bytes)) => out.extend_from_slice(&bytes),
+                Ok(Chunk::Pending) => {}
+                Ok(Chunk::End) | Err(_) => break,
+            }
+        }
+        out.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        out
     }
 
     fn content_length(&self) -> Option<u64> {

@@ -8,7 +8,9 @@ const CLOSE: &str = "</think>";
 /// Splits reasoning out of a complete content. `None` when there is none.
 ///
 /// Handles `<think>R</think>A`, an unclosed `<think>R` (cut by max-tokens: all reasoning),
-/// and `R</think>A` (the chat template opened the tag in the prompt).
+/// and `R</think>` + newline + `A` (the chat template opened the tag in the prompt; only on
+/// the assembled text — while streaming, that form cannot be told from an answer until the
+/// tag arrives, so its deltas stream as content).
 pub fn split(content: &str) -> Option<(String, String)> {
     let start = content.trim_start();
     if let Some(after_open) = start.strip_prefix(OPEN) {
@@ -20,9 +22,16 @@ pub fn split(content: &str) -> Option<(String, String)> {
             None => (after_open.trim().to_string(), String::new()),
         });
     }
+    // The template opened the tag in the prompt: `reasoning</think>` then the answer on a
+    // new line. A `</think>` inside a sentence (an answer mentioning the tag) is not that.
     let end = content.find(CLOSE)?;
-    if content[..end].contains(OPEN) {
-        return None; // a tag in the middle of the answer is the answer's business
+    let after = &content[end + CLOSE.len()..];
+    let ends_block = after.is_empty()
+        || after
+            .trim_start_matches([' ', '\t'])
+            .starts_with(['\n', '\r']);
+    if content[..end].contains(OPEN) || !ends_block {
+        return None;
     }
     Some((
         content[..end].trim().to_string(),
@@ -168,11 +177,16 @@ mod tests {
             Some(("cut off".into(), String::new()))
         );
         assert_eq!(
-            split("opened in prompt</think>Answer"),
+            split("opened in prompt\n</think>\n\nAnswer"),
             Some(("opened in prompt".into(), "Answer".into()))
         );
         assert_eq!(split("Plain answer"), None);
         assert_eq!(split("Use <think> and </think> tags"), None);
+        assert_eq!(split("The closing tag is </think>."), None);
+        assert_eq!(
+            split("step 1\n</think>"),
+            Some(("step 1".into(), String::new()))
+        );
     }
 
     fn pieces(deltas: &[&str]) -> Vec<Piece> {

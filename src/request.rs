@@ -66,18 +66,25 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
             )));
         }
     }
-    let mut seen = Vec::new();
+    let mut seen: Vec<(String, &String)> = Vec::new();
     for (i, t) in req.tools.iter().enumerate() {
         if t.name.trim().is_empty() {
             return Err(Error::invalid_request(format!("tools[{i}]: name is empty")));
         }
-        if seen.contains(&&t.name) {
-            return Err(Error::invalid_request(format!(
-                "tools[{i}]: `{}` is offered twice",
-                t.name
-            )));
+        // Names are compared as sent (`/` becomes `__`): two that collide there could not
+        // be told apart in the answer.
+        let wire = to_wire(&t.name);
+        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == wire) {
+            return Err(Error::invalid_request(if *first == &t.name {
+                format!("tools[{i}]: `{}` is offered twice", t.name)
+            } else {
+                format!(
+                    "tools[{i}]: `{}` and `{first}` are both sent as `{wire}`; rename one",
+                    t.name
+                )
+            }));
         }
-        seen.push(&t.name);
+        seen.push((wire, &t.name));
         if let Some(p) = &t.parameters {
             json_object(p).map_err(|why| {
                 Error::invalid_request(format!("tools[{i}] ({}): parameters {why}", t.name))
@@ -570,6 +577,18 @@ pub(crate) mod tests {
                 .message
                 .contains("parameters is not valid JSON")
         );
+        let tool = |name: &str| ToolDefinition {
+            name: name.into(),
+            description: None,
+            parameters: None,
+        };
+        r.tools = vec![tool("a"), tool("a")];
+        assert!(validate(&r).unwrap_err().message.contains("offered twice"));
+        r.tools = vec![tool("fs/read"), tool("fs__read")];
+        let e = validate(&r).unwrap_err().message;
+        assert!(e.contains("both sent as `fs__read`"), "{e}");
+        r.tools = vec![tool("fs/read"), tool("fs/write")];
+        assert!(validate(&r).is_ok());
     }
 
     #[test]

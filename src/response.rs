@@ -100,7 +100,10 @@ impl WireUsage {
         Usage {
             prompt_tokens: clamp(prompt),
             completion_tokens: clamp(completion),
-            total_tokens: clamp(self.total_tokens.unwrap_or(prompt + completion)),
+            total_tokens: clamp(
+                self.total_tokens
+                    .unwrap_or(prompt.saturating_add(completion)),
+            ),
             reasoning_tokens: self
                 .reasoning_tokens
                 .or(self

@@ -13,7 +13,8 @@ pub fn is_retryable(e: &Error, should_retry: Option<bool>) -> bool {
     match &e.code {
         ErrorCode::Connection | ErrorCode::RateLimited(_) | ErrorCode::Unavailable => true,
         ErrorCode::Timeout(kind) => *kind != TimeoutKind::Total,
-        ErrorCode::HttpStatus => e.status.is_some_and(|s| s == 408 || s == 409 || s >= 500),
+        // No status: an error event inside a 200 stream, i.e. the server failed mid-answer.
+        ErrorCode::HttpStatus => e.status.is_none_or(|s| s == 408 || s == 409 || s >= 500),
         _ => false,
     }
 }
@@ -24,7 +25,7 @@ pub fn is_backend_failure(e: &Error) -> bool {
     match &e.code {
         ErrorCode::Connection | ErrorCode::RateLimited(_) | ErrorCode::Unavailable => true,
         ErrorCode::Timeout(kind) => *kind != TimeoutKind::Total,
-        ErrorCode::HttpStatus => e.status.is_some_and(|s| s >= 500),
+        ErrorCode::HttpStatus => e.status.is_none_or(|s| s >= 500),
         _ => false,
     }
 }
@@ -99,13 +100,20 @@ pub fn http_date(text: &str) -> Option<u64> {
     let year: i64 = parts.next()?.parse().ok()?;
     let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    if parts.next()? != "GMT"
+        || !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || h > 23
+        || m > 59
+        || s > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month, day as i64);
     u64::try_from(days)
         .ok()
-        .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+        .and_then(|d| d.checked_mul(86_400))
+        .map(|d| d + h * 3600 + m * 60 + s)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -162,6 +170,10 @@ mod tests {
         assert!(!is_retryable(&status(500), Some(false)));
         assert!(is_retryable(&status(400), Some(true)));
         assert!(!is_backend_failure(&status(409)));
+        // An error event inside a 200 stream carries no status: the server failed.
+        let event = Error::new(ErrorCode::HttpStatus, "stream error");
+        assert!(is_retryable(&event, None));
+        assert!(is_backend_failure(&event));
     }
 
     #[test]
@@ -169,6 +181,10 @@ mod tests {
         assert_eq!(retry_after_ms(Some("250.5"), Some("9"), 0), Some(250));
         assert_eq!(retry_after_ms(None, Some("1"), 0), Some(1000));
         assert_eq!(retry_after_ms(None, Some("0.5"), 0), Some(500));
+        assert_eq!(
+            http_date("Sun, 06 Nov 9223372036854775807 08:49:37 GMT"),
+            None
+        );
         let now = http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(now, 784_111_777);
         assert_eq!(

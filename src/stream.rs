@@ -100,15 +100,12 @@ impl Assembler {
     }
 
     fn on_delta(&mut self, delta: WireMessage, out: &mut Vec<StreamEvent>) {
-        for text in [delta.reasoning, delta.reasoning_content]
-            .into_iter()
-            .flatten()
-        {
+        // vLLM 0.10 sent the same text in both fields of one delta: count it once.
+        let second = delta
+            .reasoning_content
+            .filter(|r| delta.reasoning.as_ref() != Some(r));
+        for text in [delta.reasoning, second].into_iter().flatten() {
             if !text.is_empty() {
-                // vLLM 0.10 sent the same text in both fields: count it once.
-                if delta_is_duplicate(&self.raw.reasoning, &text, out) {
-                    continue;
-                }
                 self.raw
                     .reasoning
                     .get_or_insert_with(String::new)
@@ -293,11 +290,6 @@ impl Assembler {
     }
 }
 
-fn delta_is_duplicate(so_far: &Option<String>, text: &str, out: &[StreamEvent]) -> bool {
-    matches!(out.last(), Some(StreamEvent::Reasoning(last)) if last == text)
-        && so_far.as_deref().is_some_and(|s| s.ends_with(text))
-}
-
 fn unreachable_partial(served: &Served) -> ChatResponse {
     ChatResponse {
         id: None,
@@ -337,7 +329,8 @@ struct ToolTextHold {
     held: String,
 }
 
-const MARKERS: [&str; 4] = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "```"];
+/// Markers that start a text-format call anywhere in the answer.
+const MARKERS: [&str; 3] = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>"];
 
 impl ToolTextHold {
     fn push(&mut self, text: &str) -> String {
@@ -347,10 +340,14 @@ impl ToolTextHold {
         }
         let mut candidate = String::with_capacity(text.len());
         candidate.push_str(text);
-        // A bare JSON call is the whole answer: hold when the answer starts like JSON.
+        // A bare JSON call (optionally fenced) is the whole answer: hold only when the answer
+        // starts like one; a fence or brace later in an answer is the answer's own text.
         let at_start = self.released.trim().is_empty();
-        let first = candidate.trim_start().chars().next();
-        let cut = if at_start && matches!(first, Some('{') | Some('[')) {
+        let body = candidate.trim_start();
+        let starts_like_json = body.starts_with(['{', '['])
+            || body.starts_with("```")
+            || (body.len() < 3 && "```".starts_with(body) && !body.is_empty());
+        let cut = if at_start && starts_like_json {
             Some(candidate.len() - candidate.trim_start().len())
         } else {
             MARKERS
@@ -599,6 +596,55 @@ mod tests {
         assert_eq!(r.unwrap().content.as_deref(), Some("Use <tool_call> tags"));
         let text = content(&events);
         assert_eq!(text, "Use <tool_call> tags");
+    }
+
+    #[test]
+    fn repeated_reasoning_tokens_are_kept_and_double_fields_counted_once() {
+        let body = sse(&[
+            r#"{"choices":[{"index":0,"delta":{"reasoning":"\n"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning":"\n"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning":"ha","reasoning_content":"ha"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning":"ha"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ]);
+        let (events, r) = run(&request(vec![user("x")]), &body, &[]);
+        let streamed: String = events
+            .iter()
+            .filter_map(|e| {
+                if let StreamEvent::Reasoning(t) = e {
+                    Some(t.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(streamed, "\n\nhaha");
+        assert_eq!(r.unwrap().reasoning.as_deref(), Some("\n\nhaha"));
+    }
+
+    #[test]
+    fn with_tools_offered_a_code_fence_inside_an_answer_still_streams() {
+        let body = sse(&[
+            r#"{"choices":[{"index":0,"delta":{"content":"Code:\n"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"```rust\nfn main() {}\n```"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":" done"},"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ]);
+        let (events, r) = run(&tools_request(), &body, &[]);
+        let before_end: String = events
+            .iter()
+            .take(3)
+            .filter_map(|e| {
+                if let StreamEvent::Content(t) = e {
+                    Some(t.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(before_end, "Code:\n```rust\nfn main() {}\n``` done");
+        assert!(r.unwrap().tool_calls.is_empty());
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn compiled_cache_is_verified_and_rebuilt_when_bad() {
         CacheOutcome::Hit
     );
 
-    // Truncated, or garbage with a matching length: rebuilt.
+    // Truncated, or shorter than its checksum: rebuilt.
     std::fs::write(&entry, &bytes[..100]).unwrap();
     assert_eq!(
         LlmCore::new(options()).unwrap().load_report().outcome,
@@ -257,6 +257,23 @@ fn compiled_cache_is_verified_and_rebuilt_when_bad() {
         LlmCore::new(options()).unwrap().load_report().outcome,
         CacheOutcome::Stored
     );
+
+    // Writable by others: never loaded, whatever it holds; the rebuilt entry is private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(
+            LlmCore::new(options()).unwrap().load_report().outcome,
+            CacheOutcome::Stored
+        );
+        let mode = std::fs::metadata(&entry).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            LlmCore::new(options()).unwrap().load_report().outcome,
+            CacheOutcome::Hit
+        );
+    }
 
     // Other component bytes (here: the same component plus a custom section) have another
     // key, so an entry is never used for the wrong component.

@@ -499,14 +499,17 @@ async fn the_pollable_path_delivers_the_same_stream() {
     let done = loop {
         stream.ready().await.unwrap();
         polls += 1;
-        let events = stream.next_ready().await.unwrap();
-        if let Some(StreamEvent::Done(r)) = events.last() {
-            break r.clone();
-        }
-        for e in events {
-            if let StreamEvent::Content(t) = e {
-                text.push_str(&t);
+        let mut done = None;
+        // Content may come in the same batch as `Done`: take it before stopping.
+        for e in stream.next_ready().await.unwrap() {
+            match e {
+                StreamEvent::Content(t) => text.push_str(&t),
+                StreamEvent::Done(r) => done = Some(r),
+                _ => {}
             }
+        }
+        if let Some(r) = done {
+            break r;
         }
         assert!(polls < 50, "the pollable never reported the end");
     };

@@ -488,13 +488,18 @@ async fn reasoning_from_fields_or_think_tags() {
             "A",
         ),
         (json!({"content": "<think>\nR4\n</think>\n\nA"}), "R4", "A"),
-        (json!({"content": "R5</think>A"}), "R5", "A"),
+        (json!({"content": "R5\n</think>\n\nA"}), "R5", "A"),
+        (
+            json!({"content": "The closing tag is </think>."}),
+            "",
+            "The closing tag is </think>.",
+        ),
     ] {
         server.push(CHAT, completion(message, "stop"));
         let r = client.chat(ask("x")).await.unwrap();
         assert_eq!(
             (r.reasoning.as_deref(), r.content.as_deref()),
-            (Some(reasoning), Some(content))
+            ((!reasoning.is_empty()).then_some(reasoning), Some(content))
         );
     }
     server.push(

@@ -2,7 +2,9 @@
 //! compiling with Cranelift. An entry is keyed by the component's BLAKE3 hash and the
 //! engine's precompile-compatibility hash (wasmtime version and every setting that affects
 //! code), and carries a BLAKE3 checksum of its contents that is verified before the bytes are
-//! trusted. A missing, stale, corrupt or unreadable entry is ignored and rebuilt.
+//! trusted. A missing, stale, corrupt or unreadable entry is ignored and rebuilt. The checksum
+//! catches damage, not tampering: on Unix, entries are written owner-only and one that is
+//! not the user's own, or that others could have written, is never loaded.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -121,6 +123,9 @@ pub fn load_or_compile(
 
 /// A verified entry, or `None`.
 fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
+    if !private(path) {
+        return None;
+    }
     let data = std::fs::read(path).ok()?;
     if data.len() <= CHECKSUM_LEN {
         return None;
@@ -129,9 +134,10 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
     if blake3::hash(artifact).as_bytes() != checksum {
         return None;
     }
-    // SAFETY: the artifact is byte-for-byte what `Component::serialize` wrote for an engine
-    // with the same compatibility hash (the file name) — verified by its checksum — and
-    // wasmtime checks its own header (version, settings) before using it.
+    // SAFETY: the file is the user's own and writable by no one else (`private`), so it was
+    // written by `write_entry`: `Component::serialize` output for an engine with the same
+    // compatibility hash (the file name), intact per its checksum; wasmtime also checks its
+    // own header (version, settings) before using it.
     unsafe { Component::deserialize(engine, artifact) }.ok()
 }
 
@@ -139,7 +145,7 @@ fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("cache entry has no directory"))?;
-    std::fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         std::process::id(),
@@ -148,9 +154,52 @@ fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let mut data = Vec::with_capacity(CHECKSUM_LEN + artifact.len());
     data.extend_from_slice(blake3::hash(artifact).as_bytes());
     data.extend_from_slice(artifact);
-    std::fs::write(&tmp, &data)?;
+    write_private(&tmp, &data)?;
     // Atomic: readers see the old entry or the whole new one, never a half-written file.
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// A regular file owned by this user in a directory owned by this user, neither writable by
+/// group or others.
+#[cfg(unix)]
+fn private(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owned = |m: &std::fs::Metadata| m.uid() == me && m.mode() & 0o022 == 0;
+    let file = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && owned(&m));
+    file && path
+        .parent()
+        .and_then(|d| std::fs::metadata(d).ok())
+        .is_some_and(|m| owned(&m))
+}
+
+#[cfg(not(unix))]
+fn private(_: &Path) -> bool {
+    true
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(data)
 }

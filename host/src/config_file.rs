@@ -36,6 +36,22 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidConfig, message)
 }
 
+/// A parser message with its double-quoted values blanked (`string "sk-…"` could be a
+/// key); backticked field names stay, they say what to fix.
+fn redact_quoted(message: &str) -> String {
+    // A quote character named as such (expected `"`) is not a value.
+    const NAMED_QUOTE: &str = "`\"`";
+    let message = message.replace(NAMED_QUOTE, "\u{0}");
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    out.push_str(parts.next().unwrap_or_default());
+    for (i, part) in parts.enumerate() {
+        out.push('"');
+        out.push_str(if i % 2 == 0 { "…" } else { part });
+    }
+    out.replace('\u{0}', NAMED_QUOTE)
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
@@ -121,8 +137,17 @@ pub fn routing_strategy(name: &str) -> Result<RoutingStrategy, Error> {
 
 /// Our TOML format.
 pub fn from_toml(text: &str) -> Result<ClientConfig, Error> {
-    let file: FileConfig =
-        toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
+    // Not the error's `Display`: it quotes the offending line, which may hold a key.
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        let before = text.get(..at).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        invalid(format!(
+            "line {line}, column {column}: {}",
+            redact_quoted(e.message().trim())
+        ))
+    })?;
     let backends = file
         .backends
         .into_iter()
@@ -209,8 +234,12 @@ struct AiosRouter {
 /// `sequential` as documented by AIOS (round-robin); `smart` (cost/quality model selection
 /// from a vector store) is not implemented and is refused.
 pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
-    let file: AiosFile = serde_yaml_ng::from_str(text)
-        .map_err(|e| invalid(format!("not an AIOS config.yaml: {e}")))?;
+    let file: AiosFile = serde_yaml_ng::from_str(text).map_err(|e| {
+        invalid(format!(
+            "not an AIOS config.yaml: {}",
+            redact_quoted(&e.to_string())
+        ))
+    })?;
     let llms = file.llms.ok_or_else(|| invalid("no `llms:` section"))?;
     // One backend per (kind, host); each model entry adds its name to its host's backend.
     let mut backends: Vec<BackendConfig> = Vec::new();
@@ -233,8 +262,21 @@ pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
             .iter_mut()
             .find(|b| b.kind == kind && b.base_url == url)
         {
-            Some(b) if b.models.contains(&m.name) => {}
-            Some(b) => b.models.push(m.name),
+            // One server has one key: entries that disagree cannot both be right.
+            Some(b) if m.api_key.is_some() && b.api_key.is_some() && b.api_key != m.api_key => {
+                return Err(invalid(format!(
+                    "model `{}`: {url} already has another api_key; one server takes one key",
+                    m.name
+                )));
+            }
+            Some(b) => {
+                if b.api_key.is_none() {
+                    b.api_key = m.api_key;
+                }
+                if !b.models.contains(&m.name) {
+                    b.models.push(m.name);
+                }
+            }
             None => backends.push(BackendConfig {
                 api_key: m.api_key,
                 models: vec![m.name],
@@ -343,6 +385,32 @@ mod tests {
     }
 
     #[test]
+    fn parse_errors_do_not_echo_keys() {
+        let toml_cases = [
+            "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key = sk-secret-123",
+            "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key = [\"sk-secret-123\"]",
+            "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key = \"sk-secret-123",
+        ];
+        for text in toml_cases {
+            let e = from_toml(text).unwrap_err().message;
+            assert!(!e.contains("secret"), "{e}");
+            assert!(e.contains("line 4"), "{e}");
+        }
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "sk-1", expected `"`"#),
+            r#"invalid type: string "…", expected `"`"#
+        );
+        let yaml_cases = [
+            "llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1', api_key: [\"sk-secret-123\"]}\n",
+            "llms:\n  models: \"sk-secret-123\"\n",
+        ];
+        for text in yaml_cases {
+            let e = from_aios_yaml(text).unwrap_err().message;
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
     fn aios_config_yaml() {
         let c = from_aios_yaml(
             r#"
@@ -386,6 +454,18 @@ memory:
         assert_eq!(c.routing, Some(RoutingStrategy::Sequential));
         let e = from_aios_yaml("llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1'}\n  router: {strategy: smart}\n").unwrap_err();
         assert!(e.message.contains("smart"), "{}", e.message);
+        let two_keys = "llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1', api_key: k1}\n    - {name: n, backend: vllm, hostname: 'http://a/v1', api_key: k2}\n";
+        let e = from_aios_yaml(two_keys).unwrap_err().message;
+        assert!(
+            e.contains("another api_key") && !e.contains("k1") && !e.contains("k2"),
+            "{e}"
+        );
+        let one_key = "llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1'}\n    - {name: n, backend: vllm, hostname: 'http://a/v1', api_key: k1}\n";
+        let c = from_aios_yaml(one_key).unwrap();
+        assert_eq!(
+            (c.backends.len(), c.backends[0].api_key.as_deref()),
+            (1, Some("k1"))
+        );
         assert!(
             from_aios_yaml("llms:\n  models: []\n")
                 .unwrap_err()

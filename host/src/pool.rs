@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     permits: Arc<Semaphore>,
     /// Instances created so far; instance k opens its client with routing seed base + k.
     created: std::sync::atomic::AtomicU64,
+    /// The configured routing seed, else a random one per client (so clients in separate
+    /// processes do not all start on the same backend).
+    seed_base: u64,
     /// Calls made so far: each call's routing ticket, so round-robin follows one sequence
     /// across instances.
     tickets: std::sync::atomic::AtomicU64,
@@ -160,7 +163,7 @@ impl Client {
             None => Allowlist::new(config.backends.iter().map(|b| b.base_url.as_str())),
         };
         let permits = Arc::new(Semaphore::new(runtime.options.max_concurrent_calls.max(1)));
-        let config_seed = config.routing_seed;
+        let seed_base = first_ticket(&config.routing_seed);
         let shared = Arc::new(Shared {
             runtime,
             config,
@@ -168,8 +171,9 @@ impl Client {
             idle: Mutex::new(Vec::new()),
             permits,
             created: std::sync::atomic::AtomicU64::new(0),
+            seed_base,
             // A random start, so one-shot clients (a CLI run each) spread too.
-            tickets: std::sync::atomic::AtomicU64::new(first_ticket(&config_seed)),
+            tickets: std::sync::atomic::AtomicU64::new(seed_base),
         });
         let client = Client { shared };
         // Opening the first instance validates the configuration.
@@ -299,7 +303,7 @@ impl Client {
             .created
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut config = self.shared.config.clone();
-        config.routing_seed = Some(config.routing_seed.unwrap_or(0).wrapping_add(ordinal));
+        config.routing_seed = Some(self.shared.seed_base.wrapping_add(ordinal));
         let opened = plugin
             .aios_llm_llm_core()
             .client()
