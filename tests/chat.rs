@@ -191,6 +191,16 @@ async fn maps_every_error_shape() {
             (Some(server.addr().to_string().as_str()), 1)
         );
     }
+    // An error page larger than the 1 MiB read limit still reaches the caller: its message,
+    // and its first 64 KiB as the body (the documented cap).
+    let page = format!("upstream exploded {}", "x".repeat(2 << 20));
+    server.push(CHAT, Reply::text(502, page.clone()));
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    assert_eq!((e.code, e.status), (ErrorCode::HttpStatus, Some(502)));
+    let body = e.body.unwrap_or_default();
+    assert_eq!(body.len(), 64 << 10);
+    assert!(page.starts_with(&body));
+    assert!(e.message.contains("upstream exploded"), "{}", e.message);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -145,6 +145,25 @@ async fn least_loaded_follows_the_servers_metrics() {
         (x.requests_to(CHAT).len(), y.requests_to(CHAT).len()),
         (5, 5)
     );
+
+    // A `/metrics` that never answers costs one short probe, then is not asked again soon.
+    let (slow, fine) = (ReplayServer::start().await, ReplayServer::start().await);
+    slow.on(CHAT, ok_reply()).on("/metrics", Reply::Hang);
+    fine.on(CHAT, ok_reply());
+    let client = client_over(
+        vec![backend(&slow, &["m"]), backend(&fine, &["m"])],
+        RoutingStrategy::LeastLoaded,
+        |c| c.metrics_ttl_ms = Some(100),
+    )
+    .await;
+    let started = Instant::now();
+    for _ in 0..6 {
+        client.chat(ask("hi")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3_500), "{took:?}");
+    assert_eq!(slow.requests_to("/metrics").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -431,4 +450,42 @@ async fn an_aios_config_yaml_loads_and_routes() {
         serde_json::json!("Qwen/Qwen2.5-7B-Instruct")
     );
     assert_eq!(llama.requests_to(CHAT).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_that_cannot_express_the_request_is_left_out() {
+    let (llama, vllm) = (ReplayServer::start().await, ReplayServer::start().await);
+    llama.on(CHAT, ok_reply());
+    vllm.on(CHAT, ok_reply());
+    let llama_backend = BackendConfig {
+        kind: BackendKind::OpenaiCompatible,
+        ..backend(&llama, &["m"])
+    };
+    let client = client_over(
+        vec![llama_backend.clone(), backend(&vllm, &["m"])],
+        RoutingStrategy::Sequential,
+        |_| {},
+    )
+    .await;
+    // A look-ahead has no llama.cpp grammar equivalent; vLLM takes the regex as is.
+    let mut request = ask("x");
+    request.response_format = Some(ResponseFormat::Regex("(?=a)a+".into()));
+    for _ in 0..4 {
+        client.chat(request.clone()).await.unwrap();
+    }
+    assert_eq!(
+        (llama.requests_to(CHAT).len(), vllm.requests_to(CHAT).len()),
+        (0, 4)
+    );
+
+    // When no backend can, the refusal comes back unsent and names the reason.
+    let alone = client_over(vec![llama_backend], RoutingStrategy::Sequential, |_| {}).await;
+    let e = alone.chat(request).await.unwrap_err();
+    assert_eq!(
+        (e.code.clone(), e.attempts),
+        (ErrorCode::InvalidRequest, 0),
+        "{e:?}"
+    );
+    assert!(e.message.contains("look-around"), "{}", e.message);
+    assert_eq!(llama.requests_to(CHAT).len(), 0);
 }

@@ -518,3 +518,35 @@ async fn the_pollable_path_delivers_the_same_stream() {
         ("one two", Some("one two"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pollable_path_enforces_the_call_deadline() {
+    let (server, client) = vllm().await;
+    let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "drip "}))));
+    server.on(
+        CHAT,
+        Reply::endless("text/event-stream", event, Duration::from_millis(50)),
+    );
+    let mut request = ask("x");
+    request.timeout_ms = Some(600);
+    let started = std::time::Instant::now();
+    let mut stream = client.chat_stream(request).await.unwrap();
+    let mut text = String::new();
+    let e = loop {
+        stream.ready().await.unwrap();
+        match stream.next_ready().await {
+            Ok(events) => {
+                for e in events {
+                    if let StreamEvent::Content(t) = e {
+                        text.push_str(&t);
+                    }
+                }
+            }
+            Err(e) => break e,
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no deadline");
+    };
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::Total), "{e:?}");
+    assert_eq!(e.partial.unwrap().content.as_deref(), Some(text.as_str()));
+    assert!(text.starts_with("drip drip"), "{text}");
+}
