@@ -228,48 +228,58 @@ fn stream_body(
     end: &Pollable,
     base: &BaseUrl,
 ) -> Result<(), Error> {
+    let written = write_all(&out, bytes, end, base);
+    // The stream is the body's child: it must go first, on every path (else the host traps
+    // with "resource has children").
+    drop(out);
+    written?;
+    OutgoingBody::finish(body, None).map_err(|e| transport_error(e, base, Phase::Head))
+}
+
+/// Writes `bytes` within the stream's budget and waits for the flush, so a body error
+/// surfaces here rather than as a vague response error.
+fn write_all(
+    out: &OutputStream,
+    bytes: &[u8],
+    end: &Pollable,
+    base: &BaseUrl,
+) -> Result<(), Error> {
     let failed = |what: &str| {
         Error::new(
             ErrorCode::Connection,
             format!("sending the request to {} failed: {what}", base.origin()),
         )
     };
-    {
-        let ready = out.subscribe();
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let permitted = out
-                .check_write()
-                .map_err(|_| failed("the connection closed"))?;
-            if permitted == 0 {
-                if poll(&[&ready, end]).contains(&1) {
-                    return Err(total_timeout());
-                }
-                continue;
-            }
-            let n = rest
-                .len()
-                .min(usize::try_from(permitted).unwrap_or(usize::MAX));
-            out.write(&rest[..n])
-                .map_err(|_| failed("the connection closed"))?;
-            rest = &rest[n..];
-        }
-        out.flush().map_err(|_| failed("the connection closed"))?;
-        // Wait for the flush so a body error surfaces here rather than as a vague response
-        // error.
-        while out
+    let ready = out.subscribe();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let permitted = out
             .check_write()
-            .map_err(|_| failed("the connection closed"))?
-            == 0
-        {
+            .map_err(|_| failed("the connection closed"))?;
+        if permitted == 0 {
             if poll(&[&ready, end]).contains(&1) {
                 return Err(total_timeout());
             }
+            continue;
         }
-        drop(ready);
-        drop(out);
+        let n = rest
+            .len()
+            .min(usize::try_from(permitted).unwrap_or(usize::MAX));
+        out.write(&rest[..n])
+            .map_err(|_| failed("the connection closed"))?;
+        rest = &rest[n..];
     }
-    OutgoingBody::finish(body, None).map_err(|e| transport_error(e, base, Phase::Head))
+    out.flush().map_err(|_| failed("the connection closed"))?;
+    while out
+        .check_write()
+        .map_err(|_| failed("the connection closed"))?
+        == 0
+    {
+        if poll(&[&ready, end]).contains(&1) {
+            return Err(total_timeout());
+        }
+    }
+    Ok(())
 }
 
 fn open_response(response: IncomingResponse) -> Result<Response, Error> {

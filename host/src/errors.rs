@@ -67,9 +67,8 @@ pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     }
     Error::new(
         ErrorCode::Internal,
-        format!(
-            "{context}: {}",
-            text.lines().next().unwrap_or("unknown failure")
-        ),
+        // The root cause says what happened ("resource has children", "wasm trap: ..."); the
+        // first line is only "error while executing".
+        format!("{context}: {}", e.root_cause()),
     )
 }
