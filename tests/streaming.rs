@@ -43,6 +43,12 @@ fn chunk(delta: serde_json::Value) -> String {
     json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]}).to_string()
 }
 
+/// An SSE stream that never ends: one content event every `every`.
+fn endless_content(text: &str, every: Duration) -> Reply {
+    let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": text}))));
+    Reply::endless("text/event-stream", event, every)
+}
+
 fn finish(reason: &str) -> String {
     json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}).to_string()
 }
@@ -331,11 +337,7 @@ async fn an_endless_stream_hits_the_response_cap_with_its_partial_answer() {
     let mut cfg = config(BackendKind::Vllm, &server.base_url());
     cfg.max_response_bytes = Some(256 * 1024);
     let client = core().client(cfg).await.unwrap();
-    let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "more "}))));
-    server.on(
-        CHAT,
-        Reply::endless("text/event-stream", event, Duration::ZERO),
-    );
+    server.on(CHAT, endless_content("more ", Duration::ZERO));
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
     let e = end.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
@@ -354,11 +356,7 @@ async fn an_endless_stream_hits_the_response_cap_with_its_partial_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_a_stream_cancels_its_request() {
     let (server, client) = vllm().await;
-    let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "tick "}))));
-    server.on(
-        CHAT,
-        Reply::endless("text/event-stream", event, Duration::from_millis(20)),
-    );
+    server.on(CHAT, endless_content("tick ", Duration::from_millis(20)));
     let mut stream = client.chat_stream(ask("x")).await.unwrap();
     for _ in 0..3 {
         assert!(matches!(
@@ -400,11 +398,7 @@ async fn dropping_a_stream_cancels_its_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_streams_do_not_block_each_other() {
     let (server, client) = vllm().await;
-    let tick = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "."}))));
-    server.push(
-        CHAT,
-        Reply::endless("text/event-stream", tick, Duration::from_millis(50)),
-    );
+    server.push(CHAT, endless_content(".", Duration::from_millis(50)));
     let mut endless = client.chat_stream(ask("x")).await.unwrap();
     assert!(matches!(
         endless.next().await,
@@ -522,11 +516,7 @@ async fn the_pollable_path_delivers_the_same_stream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pollable_path_enforces_the_call_deadline() {
     let (server, client) = vllm().await;
-    let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": "drip "}))));
-    server.on(
-        CHAT,
-        Reply::endless("text/event-stream", event, Duration::from_millis(50)),
-    );
+    server.on(CHAT, endless_content("drip ", Duration::from_millis(50)));
     let mut request = ask("x");
     request.timeout_ms = Some(600);
     let started = std::time::Instant::now();
