@@ -18,6 +18,7 @@ use crate::types::{
 };
 use serde_json::Value;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Limit for probes (`/health`, `/metrics`, `/models`): they must not hold a call up.
 const PROBE_MS: u64 = 5_000;
@@ -167,13 +168,20 @@ impl Client {
         request::validate(req)?;
         let deadline = self.deadline(req);
         let (model, eligible) = self.route_model(req.model.as_deref(), &deadline)?;
-        // Each eligible backend's body, built once (not per attempt). A backend whose kind
-        // cannot express the request (e.g. a grammar with tools on llama.cpp) is left out, so
-        // routing picks among those that can; when none can, the refusal comes back unsent.
-        let mut bodies: Vec<(usize, Vec<u8>)> = Vec::with_capacity(eligible.len());
+        // Bodies built before routing, once per dialect (usually one): a backend whose
+        // dialect cannot express the request (e.g. a grammar with tools on llama.cpp) is
+        // left out, so routing picks among those that can; when none can, the refusal comes
+        // back unsent.
+        let mut bodies: Vec<(usize, Rc<Vec<u8>>)> = Vec::with_capacity(eligible.len());
         let mut refusal = None;
         for &b in &eligible {
-            match request::chat_body(req, &model, &self.settings.backends[b], stream) {
+            let backend = &self.settings.backends[b];
+            let built = bodies
+                .iter()
+                .find(|(other, _)| self.settings.backends[*other].dialect() == backend.dialect())
+                .map(|(_, body)| Ok(Rc::clone(body)))
+                .unwrap_or_else(|| request::chat_body(req, &model, backend, stream).map(Rc::new));
+            match built {
                 Ok(body) => bodies.push((b, body)),
                 Err(e) => {
                     refusal.get_or_insert(Error {
@@ -198,8 +206,7 @@ impl Client {
             let body = bodies
                 .iter()
                 .find(|(x, _)| *x == b)
-                .map(|(_, body)| body.as_slice())
-                .unwrap_or_default();
+                .map_or(&[][..], |(_, body)| body.as_slice());
             let response = self.exchange(
                 backend,
                 Some(body),

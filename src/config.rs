@@ -36,6 +36,11 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Backend {
+    /// What a request body depends on: backends that share it are sent the same bytes.
+    pub fn dialect(&self) -> (BackendKind, bool) {
+        (self.kind, self.legacy_guided_decoding)
+    }
+
     /// The `Authorization` header value.
     pub fn authorization(&self) -> String {
         format!(
