@@ -141,13 +141,7 @@ fn stream_reply(events: usize) -> Reply {
                "usage": {"prompt_tokens": 28, "completion_tokens": events, "total_tokens": events + 28}})
     );
     parts.push(Bytes::from(tail));
-    Reply::Parts {
-        status: 200,
-        content_type: "text/event-stream".into(),
-        parts,
-        delay: Duration::ZERO,
-        fail_after: None,
-    }
+    Reply::sse_raw(parts)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -112,8 +112,7 @@ pub fn http_date(text: &str) -> Option<u64> {
     let days = days_from_civil(year, month, day as i64);
     u64::try_from(days)
         .ok()
-        .and_then(|d| d.checked_mul(86_400))
-        .map(|d| d + h * 3600 + m * 60 + s)
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + s) // years 1970..=9999: no overflow
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

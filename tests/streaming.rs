@@ -168,13 +168,7 @@ async fn every_byte_split_gives_the_same_final_response() {
         ];
         server.push(
             CHAT,
-            Reply::Parts {
-                status: 200,
-                content_type: "text/event-stream".into(),
-                parts,
-                delay: Duration::from_micros(200),
-                fail_after: None,
-            },
+            Reply::sse_raw(parts).delayed(Duration::from_micros(200)),
         );
         let r = drain(client.chat_stream(ask("x")).await.unwrap())
             .await
@@ -195,16 +189,7 @@ async fn every_byte_split_gives_the_same_final_response() {
             parts.push(Bytes::copy_from_slice(&rest[..n]));
             rest = &rest[n..];
         }
-        server.push(
-            CHAT,
-            Reply::Parts {
-                status: 200,
-                content_type: "text/event-stream".into(),
-                parts,
-                delay: Duration::ZERO,
-                fail_after: None,
-            },
-        );
+        server.push(CHAT, Reply::sse_raw(parts));
         let r = drain(client.chat_stream(ask("x")).await.unwrap())
             .await
             .3
@@ -303,16 +288,7 @@ async fn invalid_utf8_and_a_10_mb_event() {
     let at = bad.windows(2).position(|w| w == b"ab").unwrap();
     bad[at] = 0xff;
     let tail = format!("data: {}\n\ndata: [DONE]\n\n", finish("stop"));
-    server.push(
-        CHAT,
-        Reply::Parts {
-            status: 200,
-            content_type: "text/event-stream".into(),
-            parts: vec![Bytes::from(bad), Bytes::from(tail)],
-            delay: Duration::ZERO,
-            fail_after: None,
-        },
-    );
+    server.push(CHAT, Reply::sse_raw([Bytes::from(bad), Bytes::from(tail)]));
     let r = drain(client.chat_stream(ask("x")).await.unwrap())
         .await
         .3

@@ -89,12 +89,13 @@ impl Reply {
         }
     }
 
-    /// An SSE stream, one part per event as given (`data: ...\n\n` already formatted).
-    pub fn sse_raw(parts: Vec<String>) -> Reply {
+    /// An SSE stream, one write per part as given (`data: ...\n\n` already formatted, or any
+    /// bytes, e.g. split mid-event or invalid UTF-8).
+    pub fn sse_raw<P: Into<Bytes>>(parts: impl IntoIterator<Item = P>) -> Reply {
         Reply::Parts {
             status: 200,
             content_type: "text/event-stream".into(),
-            parts: parts.into_iter().map(Bytes::from).collect(),
+            parts: parts.into_iter().map(Into::into).collect(),
             delay: Duration::ZERO,
             fail_after: None,
         }
@@ -102,7 +103,7 @@ impl Reply {
 
     /// An SSE stream of `data: <payload>\n\n` events.
     pub fn sse(payloads: &[&str]) -> Reply {
-        Reply::sse_raw(payloads.iter().map(|p| format!("data: {p}\n\n")).collect())
+        Reply::sse_raw(payloads.iter().map(|p| format!("data: {p}\n\n")))
     }
 
     /// `part` forever (or until the client gives up), `delay` apart: an endless stream.
