@@ -237,50 +237,10 @@ fn positive(field: &str, value: Option<u32>, default: u64) -> Result<u64, Error>
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::{backend_config as backend, client_config as config};
     use crate::types::*;
-
-    pub fn backend(url: &str) -> BackendConfig {
-        BackendConfig {
-            name: None,
-            kind: BackendKind::Vllm,
-            base_url: url.into(),
-            api_key: None,
-            models: vec![],
-            weight: None,
-            legacy_guided_decoding: None,
-        }
-    }
-
-    pub fn config(backends: Vec<BackendConfig>) -> ClientConfig {
-        ClientConfig {
-            backends,
-            default_model: None,
-            timeouts: crate::types::Timeouts {
-                connect_ms: None,
-                first_byte_ms: None,
-                between_bytes_ms: None,
-                total_ms: None,
-            },
-            retry: RetryPolicy {
-                max_attempts: None,
-                initial_backoff_ms: None,
-                max_backoff_ms: None,
-                max_retry_after_ms: None,
-            },
-            routing: None,
-            cooldown: CooldownPolicy {
-                base_ms: None,
-                max_ms: None,
-                probe_health: None,
-            },
-            discovery_ttl_ms: None,
-            metrics_ttl_ms: None,
-            max_response_bytes: None,
-            routing_seed: None,
-        }
-    }
 
     #[test]
     fn defaults_are_resolved() {

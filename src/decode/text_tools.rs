@@ -7,7 +7,7 @@
 //! Only calls naming an offered tool are taken; if any call in a block names something else,
 //! the block stays text. Text that merely mentions a tool is never a call.
 
-use crate::tool_calls::{RawToolCall, ToolNames};
+use crate::decode::tool_calls::{RawToolCall, ToolNames};
 use serde_json::{Map, Value};
 
 /// Calls found in `content`, and the content with them removed (trimmed).
@@ -149,7 +149,7 @@ fn python_tag(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, Str
 
 /// The whole content (optionally in a code fence) is one call object or a list of them.
 fn bare_json(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, String)> {
-    let body = crate::json_output::strip_fence(content.trim());
+    let body = crate::decode::json_output::strip_fence(content.trim());
     if !(body.starts_with('{') || body.starts_with('[')) {
         return None;
     }

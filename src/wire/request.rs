@@ -3,51 +3,10 @@
 //! backend kind cannot express are refused here, before anything is sent.
 
 use crate::config::Backend;
-use crate::gbnf;
-use crate::tool_calls::to_wire;
-use crate::types::{
-    BackendKind, ChatRequest, Error, Message, ResponseFormat, Role, Sampling, ToolChoice,
-};
+use crate::decode::tool_calls::to_wire;
+use crate::types::{ChatRequest, Error, Message, ResponseFormat, Role, ToolChoice};
+use crate::wire::guided;
 use serde_json::{Map, Value, json};
-
-impl ChatRequest {
-    /// A request with only its messages (nothing else sent), for native users of this crate.
-    pub fn new(messages: Vec<Message>) -> ChatRequest {
-        ChatRequest {
-            messages,
-            model: None,
-            sampling: Sampling::default(),
-            tools: Vec::new(),
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            recover_tool_calls: None,
-            split_reasoning: None,
-            extra_body: None,
-            timeout_ms: None,
-            routing_ticket: None,
-        }
-    }
-}
-
-// The generated records cannot derive `Default` as a group (WIT enums have no default case).
-#[allow(clippy::derivable_impls)]
-impl Default for Sampling {
-    fn default() -> Self {
-        Sampling {
-            temperature: None,
-            top_p: None,
-            top_k: None,
-            min_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            seed: None,
-            presence_penalty: None,
-            frequency_penalty: None,
-            repetition_penalty: None,
-        }
-    }
-}
 
 /// Checks what can be checked without a backend (so a bad request fails before routing).
 pub fn validate(req: &ChatRequest) -> Result<(), Error> {
@@ -211,7 +170,7 @@ pub fn chat_body(
         body.insert("parallel_tool_calls".into(), p.into());
     }
     if let Some(format) = &req.response_format {
-        constraint(&mut body, format, backend, !req.tools.is_empty())?;
+        guided::constraint(&mut body, format, backend, !req.tools.is_empty())?;
     }
     if stream {
         body.insert("stream".into(), true.into());
@@ -270,113 +229,6 @@ fn message(m: &Message) -> Value {
     Value::Object(out)
 }
 
-/// Maps an output constraint to the fields of the backend's dialect.
-fn constraint(
-    body: &mut Map<String, Value>,
-    format: &ResponseFormat,
-    backend: &Backend,
-    has_tools: bool,
-) -> Result<(), Error> {
-    let kind = backend.kind;
-    let legacy = backend.legacy_guided_decoding;
-    let refuse = |what: &str, why: &str| {
-        Err(Error::invalid_request(format!(
-            "backend `{}` cannot take {what}: {why}",
-            backend.name
-        )))
-    };
-    let grammar_with_tools = |what: &str| {
-        refuse(
-            what,
-            "llama.cpp refuses custom grammar constraints together with tools; send them in separate requests",
-        )
-    };
-    match format {
-        ResponseFormat::Text => {}
-        ResponseFormat::JsonObject => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
-        }
-        ResponseFormat::JsonSchema(s) => {
-            let schema = Value::Object(
-                json_object(&s.schema)
-                    .map_err(|why| Error::invalid_request(format!("json-schema schema {why}")))?,
-            );
-            let mut js = Map::new();
-            js.insert("name".into(), s.name.clone().into());
-            if let Some(d) = &s.description {
-                js.insert("description".into(), d.clone().into());
-            }
-            js.insert("schema".into(), schema);
-            if let Some(strict) = s.strict {
-                js.insert("strict".into(), strict.into());
-            }
-            body.insert(
-                "response_format".into(),
-                json!({"type": "json_schema", "json_schema": js}),
-            );
-        }
-        ResponseFormat::Regex(re) => match kind {
-            BackendKind::Vllm => vllm_guided(body, legacy, "regex", re.clone().into()),
-            BackendKind::Sglang => {
-                body.insert("regex".into(), re.clone().into());
-            }
-            BackendKind::OpenaiCompatible => {
-                if has_tools {
-                    return grammar_with_tools("a regex");
-                }
-                let grammar = gbnf::from_regex(re).map_err(|why| {
-                    Error::invalid_request(format!(
-                        "regex cannot be turned into a llama.cpp grammar: {why}"
-                    ))
-                })?;
-                body.insert("grammar".into(), grammar.into());
-            }
-        },
-        ResponseFormat::Choice(choices) => match kind {
-            BackendKind::Vllm => vllm_guided(body, legacy, "choice", choices.clone().into()),
-            BackendKind::Sglang => {
-                let re = gbnf::regex_for_choice(choices).map_err(Error::invalid_request)?;
-                body.insert("regex".into(), re.into());
-            }
-            BackendKind::OpenaiCompatible => {
-                if has_tools {
-                    return grammar_with_tools("a choice list");
-                }
-                body.insert(
-                    "grammar".into(),
-                    gbnf::from_choice(choices)
-                        .map_err(Error::invalid_request)?
-                        .into(),
-                );
-            }
-        },
-        ResponseFormat::Grammar(g) => match kind {
-            BackendKind::Vllm => vllm_guided(body, legacy, "grammar", g.clone().into()),
-            BackendKind::Sglang => {
-                body.insert("ebnf".into(), g.clone().into());
-            }
-            BackendKind::OpenaiCompatible => {
-                if has_tools {
-                    return grammar_with_tools("a grammar");
-                }
-                body.insert("grammar".into(), g.clone().into());
-            }
-        },
-    }
-    Ok(())
-}
-
-/// vLLM >= 0.12: `structured_outputs: {kind: value}`; before: top-level `guided_<kind>`.
-fn vllm_guided(body: &mut Map<String, Value>, legacy: bool, kind: &str, value: Value) {
-    if legacy {
-        body.insert(format!("guided_{kind}"), value);
-    } else {
-        let mut so = Map::new();
-        so.insert(kind.into(), value);
-        body.insert("structured_outputs".into(), Value::Object(so));
-    }
-}
-
 fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> Result<(), Error> {
     if let Some(v) = value {
         let n = serde_json::Number::from_f64(v)
@@ -396,47 +248,10 @@ pub fn json_object(text: &str) -> Result<Map<String, Value>, String> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::{backend, request, user};
     use crate::types::*;
-    use crate::url::BaseUrl;
-
-    pub fn backend(kind: BackendKind) -> Backend {
-        Backend {
-            name: "b".into(),
-            kind,
-            base: BaseUrl::parse("http://127.0.0.1:8000/v1").unwrap(),
-            api_key: None,
-            models: vec![],
-            weight: 1,
-            legacy_guided_decoding: false,
-        }
-    }
-
-    pub fn user(text: &str) -> Message {
-        Message {
-            role: Role::User,
-            content: Some(text.into()),
-            name: None,
-            tool_calls: vec![],
-            tool_call_id: None,
-        }
-    }
-
-    pub fn request(messages: Vec<Message>) -> ChatRequest {
-        ChatRequest::new(messages)
-    }
-
-    /// A one-message request offering one tool (no parameters schema).
-    pub fn with_tool(name: &str) -> ChatRequest {
-        let mut r = request(vec![user("x")]);
-        r.tools = vec![ToolDefinition {
-            name: name.into(),
-            description: None,
-            parameters: None,
-        }];
-        r
-    }
 
     fn body(req: &ChatRequest, kind: BackendKind) -> Value {
         serde_json::from_slice(&chat_body(req, "m", &backend(kind), false).unwrap()).unwrap()

@@ -135,7 +135,7 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
         Ok(Value::Null) => Err("arguments are null, not a JSON object".into()),
         Ok(other) => Err(format!(
             "arguments are a JSON {}, not an object",
-            crate::json_output::type_name(&other)
+            crate::decode::json_output::type_name(&other)
         )),
         Err(parse_error) => repair_duplicated_tail(trimmed)
             .map(str::to_string)

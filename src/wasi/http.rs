@@ -1,7 +1,10 @@
-//! The wasi:http glue: send one request, read its body, under three per-phase timeouts (set
-//! as wasi:http request options, enforced by the host) and one overall deadline (enforced
-//! here with monotonic-clock pollables). Only moves bytes; all decisions live elsewhere.
+//! The wasi:http transport: send one request and read its body, under three per-phase
+//! timeouts (set as wasi:http request options, enforced by the host) and the call's deadline
+//! (enforced here with monotonic-clock pollables). Only moves bytes and maps wasi:http error
+//! codes to ours; every decision lives in the client.
 
+use crate::errors;
+use crate::io::{Chunk, Deadline, Incoming, Method as HttpMethod, PhaseTimeouts, Request, Wait};
 use crate::types::{Error, ErrorCode, TimeoutKind};
 use crate::url::{BaseUrl, Scheme};
 use wasip2::clocks::monotonic_clock;
@@ -18,100 +21,33 @@ pub const USER_AGENT: &str = concat!("aios-llm-core/", env!("CARGO_PKG_VERSION")
 /// Bytes read from the body per call into the host.
 const READ_CHUNK: u64 = 64 * 1024;
 
-/// A point in monotonic time after which the call gives up.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadline {
-    at_ns: u64,
+/// The deadline as a pollable.
+fn deadline_pollable(deadline: Deadline) -> Pollable {
+    monotonic_clock::subscribe_instant(deadline.at_ns)
 }
 
-impl Deadline {
-    pub fn after_ms(ms: u64) -> Deadline {
-        Deadline {
-            at_ns: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)),
-        }
-    }
-
-    pub fn remaining_ms(&self) -> u64 {
-        self.at_ns.saturating_sub(monotonic_clock::now()) / 1_000_000
-    }
-
-    fn pollable(&self) -> Pollable {
-        monotonic_clock::subscribe_instant(self.at_ns)
-    }
-}
-
-/// Milliseconds on the monotonic clock (for cooldowns and caches).
-pub fn now_ms() -> u64 {
-    monotonic_clock::now() / 1_000_000
-}
-
-/// Sleeps, never past the deadline.
-pub fn sleep_ms(ms: u64, deadline: &Deadline) {
-    let wake = monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000));
-    let end = deadline.pollable();
-    poll(&[&wake, &end]);
-}
-
-/// Per-phase limits handed to the host (milliseconds).
-#[derive(Clone, Copy, Debug)]
-pub struct PhaseTimeouts {
-    pub connect_ms: u64,
-    pub first_byte_ms: u64,
-    pub between_bytes_ms: u64,
-}
-
-/// One outgoing request.
-pub struct Request<'a> {
-    pub post: bool,
-    pub base: &'a BaseUrl,
-    pub path: String,
-    pub authorization: Option<&'a str>,
-    pub accept: &'a str,
-    pub body: Option<&'a [u8]>,
-}
-
-/// A response whose body has not been read yet.
-pub struct Response {
-    pub status: u16,
-    pub body: Body,
-}
-
-impl Response {
-    /// One response header (read on demand: most answers need none).
-    pub fn header(&self, name: &str) -> Option<String> {
-        let fields = self.body.response.headers();
-        let value = fields.get(name).into_iter().next();
-        value.map(|v| String::from_utf8_lossy(&v).into_owned())
-    }
-}
-
-/// The body of a response. Fields drop in order: pollables and stream are children of the
+/// A response over wasi:http. Fields drop in order: pollables and stream are children of the
 /// body, which is a child of the response.
-pub struct Body {
+pub struct WasiIncoming {
     ready: Pollable,
     /// The deadline as a pollable, made on the first wait and reused.
     end: Option<(u64, Pollable)>,
     stream: InputStream,
     _body: IncomingBody,
     response: IncomingResponse,
+    status: u16,
     /// Bytes read so far.
-    pub read: u64,
-}
-
-/// What one read gave.
-pub enum Chunk {
-    Data(Vec<u8>),
-    /// Nothing yet (only from a non-blocking read).
-    Pending,
-    End,
+    read: u64,
+    /// `scheme://authority` of the server, for error messages.
+    origin: String,
 }
 
 /// Sends a request and waits for the response head.
 pub fn send(
     req: &Request,
     timeouts: PhaseTimeouts,
-    deadline: &Deadline,
-) -> Result<Response, Error> {
+    deadline: Deadline,
+) -> Result<WasiIncoming, Error> {
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
         ("accept".into(), req.accept.as_bytes().to_vec()),
@@ -127,7 +63,10 @@ pub fn send(
         .map_err(|_| Error::invalid_request("a request header was refused by the host"))?;
     let request = OutgoingRequest::new(fields);
     let setup = request
-        .set_method(&if req.post { Method::Post } else { Method::Get })
+        .set_method(&match req.method {
+            HttpMethod::Get => Method::Get,
+            HttpMethod::Post => Method::Post,
+        })
         .and(request.set_scheme(Some(&match req.base.scheme {
             Scheme::Http => WasiScheme::Http,
             Scheme::Https => WasiScheme::Https,
@@ -172,7 +111,7 @@ pub fn send(
             if whole {
                 drop(out);
                 OutgoingBody::finish(body, None)
-                    .map_err(|e| transport_error(e, req.base, Phase::Head))?;
+                    .map_err(|e| transport_error(e, &req.base.origin(), Phase::Head))?;
                 None
             } else {
                 Some((out, body, bytes))
@@ -181,8 +120,8 @@ pub fn send(
         _ => None,
     };
     let future = outgoing_handler::handle(request, Some(options))
-        .map_err(|e| transport_error(e, req.base, Phase::Head))?;
-    let end = deadline.pollable();
+        .map_err(|e| transport_error(e, &req.base.origin(), Phase::Head))?;
+    let end = deadline_pollable(deadline);
     // If streaming the body fails, the response future says why: a refused connection, or
     // an early answer (e.g. 413) to use as is.
     let written = match pending {
@@ -190,7 +129,7 @@ pub fn send(
         None => Ok(()),
     };
     match (wait_response(&future, &end, req.base), written) {
-        (Ok(response), _) => open_response(response),
+        (Ok(response), _) => open_response(response, req.base),
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => {
             Err(write_error)
@@ -209,13 +148,13 @@ fn wait_response(
         if let Some(result) = future.get() {
             return match result {
                 Ok(Ok(response)) => Ok(response),
-                Ok(Err(code)) => Err(transport_error(code, base, Phase::Head)),
+                Ok(Err(code)) => Err(transport_error(code, &base.origin(), Phase::Head)),
                 Err(()) => Err(Error::new(ErrorCode::Internal, "response taken twice")),
             };
         }
         let ready = ready.get_or_insert_with(|| future.subscribe());
         if poll(&[ready, end]).contains(&1) && !ready.ready() {
-            return Err(total_timeout());
+            return Err(errors::total_timeout());
         }
     }
 }
@@ -233,7 +172,7 @@ fn stream_body(
     // with "resource has children").
     drop(out);
     written?;
-    OutgoingBody::finish(body, None).map_err(|e| transport_error(e, base, Phase::Head))
+    OutgoingBody::finish(body, None).map_err(|e| transport_error(e, &base.origin(), Phase::Head))
 }
 
 /// Writes `bytes` within the stream's budget and waits for the flush, so a body error
@@ -258,7 +197,7 @@ fn write_all(
             .map_err(|_| failed("the connection closed"))?;
         if permitted == 0 {
             if poll(&[&ready, end]).contains(&1) {
-                return Err(total_timeout());
+                return Err(errors::total_timeout());
             }
             continue;
         }
@@ -276,13 +215,13 @@ fn write_all(
         == 0
     {
         if poll(&[&ready, end]).contains(&1) {
-            return Err(total_timeout());
+            return Err(errors::total_timeout());
         }
     }
     Ok(())
 }
 
-fn open_response(response: IncomingResponse) -> Result<Response, Error> {
+fn open_response(response: IncomingResponse, base: &BaseUrl) -> Result<WasiIncoming, Error> {
     let status = response.status();
     let body = response
         .consume()
@@ -291,42 +230,56 @@ fn open_response(response: IncomingResponse) -> Result<Response, Error> {
         .stream()
         .map_err(|_| Error::new(ErrorCode::Internal, "response stream taken twice"))?;
     let ready = stream.subscribe();
-    Ok(Response {
+    Ok(WasiIncoming {
+        ready,
+        end: None,
+        stream,
+        _body: body,
+        response,
         status,
-        body: Body {
-            ready,
-            end: None,
-            stream,
-            _body: body,
-            response,
-            read: 0,
-        },
+        read: 0,
+        origin: base.origin(),
     })
 }
 
-impl Body {
-    /// Reads what is there; with `wait`, waits (up to the deadline) for at least one byte.
-    pub fn read_chunk(
-        &mut self,
-        wait: bool,
-        deadline: &Deadline,
-        base: &BaseUrl,
-    ) -> Result<Chunk, Error> {
+impl WasiIncoming {
+    /// Ready when a read would not wait.
+    pub fn subscribe(&self) -> Pollable {
+        self.stream.subscribe()
+    }
+}
+
+impl Incoming for WasiIncoming {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        let fields = self.response.headers();
+        let value = fields.get(name).into_iter().next();
+        value.map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.read
+    }
+
+    fn read_chunk(&mut self, wait: Wait, deadline: Deadline) -> Result<Chunk, Error> {
         loop {
             match self.stream.read(READ_CHUNK) {
                 Ok(bytes) if bytes.is_empty() => {
-                    if !wait {
+                    if wait == Wait::Poll {
                         return Ok(Chunk::Pending);
                     }
                     // One timer per deadline: a later call with another deadline gets its own.
                     let end = match self.end.take() {
                         Some(end) if end.0 == deadline.at_ns => end,
-                        _ => (deadline.at_ns, deadline.pollable()),
+                        _ => (deadline.at_ns, deadline_pollable(deadline)),
                     };
                     let fired = poll(&[&self.ready, &end.1]).contains(&1);
                     self.end = Some(end);
                     if fired && !self.ready.ready() {
-                        return Err(total_timeout());
+                        return Err(errors::total_timeout());
                     }
                 }
                 Ok(bytes) => {
@@ -335,15 +288,13 @@ impl Body {
                 }
                 Err(StreamError::Closed) => return Ok(Chunk::End),
                 Err(StreamError::LastOperationFailed(e)) => {
-                    let code = wasip2::http::types::http_error_code(&e)
-                        .or_else(|| code_from_text(&e.to_debug_string()));
-                    return Err(match code {
-                        Some(code) => transport_error(code, base, Phase::Body),
+                    return Err(match wasip2::http::types::http_error_code(&e) {
+                        Some(code) => transport_error(code, &self.origin, Phase::Body),
                         None => Error::new(
                             ErrorCode::Connection,
                             format!(
                                 "reading the answer from {} failed: {}",
-                                base.origin(),
+                                self.origin,
                                 e.to_debug_string()
                             ),
                         ),
@@ -351,94 +302,6 @@ impl Body {
                 }
             }
         }
-    }
-
-    /// Reads the whole body, refusing more than `max` bytes.
-    pub fn read_all(
-        mut self,
-        max: u64,
-        deadline: &Deadline,
-        base: &BaseUrl,
-    ) -> Result<Vec<u8>, Error> {
-        // With a length, the body is complete once that many bytes arrived: no wait for the
-        // end-of-stream signal (one wake-up less per call).
-        let length = self.content_length();
-        let mut out = Vec::new();
-        loop {
-            if length.is_some_and(|n| self.read >= n) {
-                return Ok(out);
-            }
-            match self.read_chunk(true, deadline, base)? {
-                Chunk::Data(bytes) => {
-                    if self.read > max {
-                        return Err(too_large(max));
-                    }
-                    if out.is_empty() {
-                        out = bytes; // the common single-chunk answer: no copy
-                    } else {
-                        out.extend_from_slice(&bytes);
-                    }
-                }
-                Chunk::Pending => {}
-                Chunk::End => return Ok(out),
-            }
-        }
-    }
-
-    /// Reads up to `max` bytes of an error body: what fits is kept, the rest left unread
-    /// (an error page larger than the limit still reaches the caller, truncated).
-    pub fn read_prefix(mut self, max: u64, deadline: &Deadline, base: &BaseUrl) -> Vec<u8> {
-        let mut out = Vec::new();
-        while (out.len() as u64) < max {
-            match self.read_chunk(true, deadline, base) {
-                Ok(Chunk::Data(bytes)) => out.extend_from_slice(&bytes),
-                Ok(Chunk::Pending) => {}
-                Ok(Chunk::End) | Err(_) => break,
-            }
-        }
-        out.truncate(usize::try_from(max).unwrap_or(usize::MAX));
-        out
-    }
-
-    fn content_length(&self) -> Option<u64> {
-        let fields = self.response.headers();
-        let value = fields.get("content-length").into_iter().next()?;
-        std::str::from_utf8(&value).ok()?.trim().parse().ok()
-    }
-
-    /// Ready when a read would not wait.
-    pub fn subscribe(&self) -> Pollable {
-        self.stream.subscribe()
-    }
-}
-
-pub fn too_large(max: u64) -> Error {
-    Error::new(
-        ErrorCode::LimitExceeded,
-        format!("the answer is larger than max-response-bytes ({max} bytes)"),
-    )
-}
-
-pub fn total_timeout() -> Error {
-    Error::timeout(TimeoutKind::Total, "the call's total time limit ran out")
-}
-
-/// wasmtime 48 hands body errors to the guest without their `error-code` (only a debug
-/// string), so the common ones are recognised by their text.
-fn code_from_text(text: &str) -> Option<WasiError> {
-    let t = text.to_ascii_lowercase();
-    if t.contains("read timeout") || t.contains("response timeout") {
-        Some(WasiError::ConnectionReadTimeout)
-    } else if t.contains("body size") {
-        Some(WasiError::HttpResponseBodySize(None))
-    } else if t.contains("terminated")
-        || t.contains("incomplete")
-        || t.contains("reset")
-        || t.contains("closed")
-    {
-        Some(WasiError::ConnectionTerminated)
-    } else {
-        None
     }
 }
 
@@ -449,8 +312,7 @@ enum Phase {
     Body,
 }
 
-fn transport_error(code: WasiError, base: &BaseUrl, phase: Phase) -> Error {
-    let origin = base.origin();
+fn transport_error(code: WasiError, origin: &str, phase: Phase) -> Error {
     let connection = |what: String| Error::new(ErrorCode::Connection, what);
     match code {
         WasiError::ConnectionRefused => connection(format!(

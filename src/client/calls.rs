@@ -1,0 +1,179 @@
+//! One call over the wire: validate the request, route its model, build the body once per
+//! dialect (leaving out backends that cannot express the request), and send it with retries.
+//! A non-2xx answer becomes a `Failure` carrying the server's body and retry hints.
+
+use super::Client;
+use crate::config::Backend;
+use crate::errors::MAX_ERROR_BODY;
+use crate::io::{self, Deadline, Incoming, Io, Method, PhaseTimeouts, Request};
+use crate::routing::{BackendId, retry};
+use crate::types::{ChatRequest, Error};
+use crate::wire::{request, server_errors};
+use std::rc::Rc;
+
+/// Error bodies are read up to this size (the error keeps [`MAX_ERROR_BODY`] of it).
+pub(super) const ERROR_BODY_READ_MAX: u64 = 16 * MAX_ERROR_BODY as u64;
+
+/// Request bodies by backend: backends of one dialect share one body.
+type Bodies = Vec<(BackendId, Rc<Vec<u8>>)>;
+
+/// How the answer is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// One JSON completion.
+    Whole,
+    /// Server-sent events (`stream: true`).
+    Stream,
+}
+
+/// A 2xx answer from one attempt, with what it was for.
+pub(super) struct Answer<'a, R> {
+    pub backend: &'a Backend,
+    pub response: R,
+    pub model: &'a str,
+    pub attempts: u32,
+    pub deadline: Deadline,
+}
+
+/// A failed attempt and what the server said about retrying.
+pub(super) struct Failure {
+    pub error: Error,
+    pub retry_after_ms: Option<u64>,
+    pub should_retry: Option<bool>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure {
+            error,
+            retry_after_ms: None,
+            should_retry: None,
+        }
+    }
+}
+
+impl<I: Io> Client<I> {
+    /// Validates, routes and sends a chat request (with retries over backends); `read` turns
+    /// a 2xx answer into the result, or a failure that may be retried.
+    pub(super) fn post<T>(
+        &self,
+        req: &ChatRequest,
+        mode: Mode,
+        mut read: impl FnMut(Answer<'_, I::Incoming>) -> Result<T, Failure>,
+    ) -> Result<T, Error> {
+        request::validate(req)?;
+        let deadline = self.call_deadline(req);
+        let (model, eligible) = self.route_model(req.model.as_deref(), deadline)?;
+        let bodies = self.bodies(req, &model, &eligible, mode)?;
+        let capable: Vec<BackendId> = bodies.iter().map(|(b, _)| *b).collect();
+        let accept = match mode {
+            Mode::Whole => "application/json",
+            Mode::Stream => "text/event-stream",
+        };
+        self.with_retries(&capable, deadline, req.routing_ticket, |b, attempts| {
+            let body = bodies
+                .iter()
+                .find(|(x, _)| *x == b)
+                .map_or(&[][..], |(_, body)| body.as_slice());
+            let backend = self.backend(b);
+            let response = self.exchange(
+                backend,
+                Some(body),
+                "/chat/completions",
+                accept,
+                self.timeouts(),
+                deadline,
+            )?;
+            read(Answer {
+                backend,
+                response,
+                model: &model,
+                attempts,
+                deadline,
+            })
+        })
+    }
+
+    /// Request bodies for the eligible backends, built once per dialect (usually one). A
+    /// backend whose dialect cannot express the request (e.g. a grammar with tools on
+    /// llama.cpp) is left out, so routing picks among those that can; when none can, the
+    /// refusal comes back unsent.
+    fn bodies(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        eligible: &[BackendId],
+        mode: Mode,
+    ) -> Result<Bodies, Error> {
+        let mut bodies: Bodies = Vec::with_capacity(eligible.len());
+        let mut refusal = None;
+        for &b in eligible {
+            let backend = self.backend(b);
+            let same_dialect = bodies
+                .iter()
+                .find(|(other, _)| self.backend(*other).dialect() == backend.dialect());
+            let built = match same_dialect {
+                Some((_, body)) => Ok(Rc::clone(body)),
+                None => request::chat_body(req, model, backend, mode == Mode::Stream).map(Rc::new),
+            };
+            match built {
+                Ok(body) => bodies.push((b, body)),
+                Err(e) => {
+                    refusal.get_or_insert(Error {
+                        backend: Some(backend.name.clone()),
+                        ..e
+                    });
+                }
+            }
+        }
+        if bodies.is_empty() {
+            return Err(refusal
+                .unwrap_or_else(|| Error::invalid_request("no backend can take this request")));
+        }
+        Ok(bodies)
+    }
+
+    /// Sends to an OpenAI endpoint (`/v1/...`); a non-2xx answer becomes a `Failure` with
+    /// the server's body, message and retry hints.
+    pub(super) fn exchange(
+        &self,
+        backend: &Backend,
+        body: Option<&[u8]>,
+        endpoint: &str,
+        accept: &str,
+        timeouts: PhaseTimeouts,
+        deadline: Deadline,
+    ) -> Result<I::Incoming, Failure> {
+        let authorization = backend.authorization();
+        let req = Request {
+            method: if body.is_some() {
+                Method::Post
+            } else {
+                Method::Get
+            },
+            base: &backend.base,
+            path: backend.base.api_path(endpoint),
+            authorization: Some(&authorization),
+            accept,
+            body,
+        };
+        let mut response = self.io().send(&req, timeouts, deadline)?;
+        let status = response.status();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let retry_after_ms = retry::retry_after_ms(
+            response.header("retry-after-ms").as_deref(),
+            response.header("retry-after").as_deref(),
+            self.io().unix_s(),
+        );
+        let should_retry = retry::should_retry(response.header("x-should-retry").as_deref());
+        let bytes = io::read_prefix(&mut response, ERROR_BODY_READ_MAX, deadline);
+        let error = server_errors::from_status(status, &bytes, retry_after_ms, &req.path);
+        Err(Failure {
+            error,
+            retry_after_ms,
+            should_retry,
+        })
+    }
+}

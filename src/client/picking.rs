@@ -1,0 +1,115 @@
+//! Choosing the backend of the next attempt: refresh the servers' `/metrics` readings that
+//! `least-loaded` needs, let the router pick, and — when configured — confirm that a backend
+//! coming back from a cooldown answers `/health` before trusting it with the call.
+
+use super::Client;
+use crate::io::{Deadline, Io};
+use crate::routing::BackendId;
+use crate::routing::router::Candidate;
+use crate::types::RoutingStrategy;
+use crate::wire::metrics;
+
+/// Limit for a `/metrics` read made on the way to a chat call: a load reading only tunes
+/// routing and must not hold the call up for long.
+const METRICS_PROBE_MS: u64 = 1_000;
+/// A backend without readable metrics is asked again after this many metrics TTLs.
+const METRICS_MISS_TTLS: u64 = 30;
+
+/// Whether a load reading may come from the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reading {
+    /// Within `metrics-ttl-ms`, the remembered reading.
+    Cached,
+    /// Always ask the server.
+    Fresh,
+}
+
+impl<I: Io> Client<I> {
+    /// Picks a backend among `eligible`, avoiding `tried` ones when others remain.
+    pub(super) fn pick(
+        &self,
+        eligible: &[BackendId],
+        tried: &[BackendId],
+        deadline: Deadline,
+        ticket: Option<u64>,
+    ) -> BackendId {
+        if self.state().router.strategy() == RoutingStrategy::LeastLoaded {
+            let now = self.io().now_ms();
+            for &b in eligible {
+                if self.state().backends[b.0].cooling(now).is_none() {
+                    self.read_load(b, deadline, Reading::Cached);
+                }
+            }
+        }
+        let mut excluded = tried.to_vec();
+        loop {
+            let now = self.io().now_ms();
+            let chosen = self.route_once(eligible, &excluded, now, ticket);
+            let recovering = self.state().backends[chosen.0].recovering(now);
+            if !(self.settings().cooldown.probe_health && recovering) || excluded.contains(&chosen)
+            {
+                return chosen;
+            }
+            if self.probe(chosen, "/health", deadline).is_ok() {
+                return chosen;
+            }
+            let cooldown = self.settings().cooldown;
+            self.state().backends[chosen.0].failed(now, &cooldown, None);
+            excluded.push(chosen);
+        }
+    }
+
+    /// One routing decision, counted in the chosen backend's picks since its reading.
+    fn route_once(
+        &self,
+        eligible: &[BackendId],
+        excluded: &[BackendId],
+        now_ms: u64,
+        ticket: Option<u64>,
+    ) -> BackendId {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let all: Vec<Candidate<'_>> = self
+            .settings()
+            .backends
+            .iter()
+            .zip(&state.backends)
+            .map(|(config, state)| Candidate {
+                weight: config.weight,
+                state,
+            })
+            .collect();
+        let chosen = state
+            .router
+            .pick(eligible, excluded, now_ms, &all, &mut state.rng, ticket)
+            .unwrap_or(eligible[0]);
+        drop(all);
+        state.backends[chosen.0].picked();
+        chosen
+    }
+
+    /// The backend's load from `/metrics` (running + waiting requests), cached for
+    /// `metrics-ttl-ms`; a backend without readable metrics is asked again only after
+    /// [`METRICS_MISS_TTLS`] times that.
+    pub(super) fn read_load(
+        &self,
+        b: BackendId,
+        deadline: Deadline,
+        reading: Reading,
+    ) -> Option<f64> {
+        let now = self.io().now_ms();
+        if reading == Reading::Cached {
+            let ttl = self.settings().metrics_ttl_ms;
+            if let Some(load) = self.state().backends[b.0].reading(now, ttl, METRICS_MISS_TTLS) {
+                return load;
+            }
+        }
+        let deadline = deadline.within_ms(self.io().now_ns(), METRICS_PROBE_MS);
+        let load = self
+            .probe(b, "/metrics", deadline)
+            .ok()
+            .and_then(|text| metrics::load(&text));
+        self.state().backends[b.0].record_reading(load, now);
+        load
+    }
+}

@@ -1,0 +1,327 @@
+//! Assembling a streamed chat: each SSE `data` payload (a chunk) becomes stream events, and
+//! the chunks together become the same `RawAnswer` a non-streaming call yields, decoded by
+//! the same `answer::decode`. Nothing received is lost: on any failure the error carries
+//! the partial response.
+
+use crate::decode::answer::{self, DecodeOptions, JsonExpectation, Served};
+use crate::decode::reasoning::{Piece, ThinkFilter};
+use crate::decode::tool_calls::{IdSource, RawToolCall};
+use crate::decode::tool_text_hold::ToolTextHold;
+use crate::errors;
+use crate::types::{ChatResponse, Error, ErrorCode, StreamEvent, ToolCallDelta};
+use crate::wire::completion::{self, RawAnswer, WireCompletion, WireMessage};
+use crate::wire::server_errors;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// Stream state: the answer so far, and filters that keep tags out of content deltas.
+pub struct Assembler {
+    opts: DecodeOptions,
+    raw: RawAnswer,
+    think: Option<ThinkFilter>,
+    tool_text: Option<ToolTextHold>,
+    /// Reused between deltas: pieces the think filter released.
+    pieces: Vec<Piece>,
+    done: bool,
+    failed: Option<Error>,
+}
+
+impl Assembler {
+    pub fn new(opts: DecodeOptions) -> Assembler {
+        let think = opts.split_reasoning.then(ThinkFilter::default);
+        let tool_text =
+            (opts.recover_tool_calls && opts.names.offered()).then(ToolTextHold::default);
+        Assembler {
+            opts,
+            raw: RawAnswer::default(),
+            pieces: Vec::new(),
+            think,
+            tool_text,
+            done: false,
+            failed: None,
+        }
+    }
+
+    pub fn options(&self) -> &DecodeOptions {
+        &self.opts
+    }
+
+    /// True once `[DONE]` or an error event arrived: nothing more is expected.
+    pub fn ended(&self) -> bool {
+        self.done || self.failed.is_some()
+    }
+
+    /// Handles one SSE data payload, appending the events it yields.
+    pub fn on_data(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
+        if self.ended() {
+            return;
+        }
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return;
+        }
+        let chunk: WireCompletion = match serde_json::from_slice(data.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => {
+                self.failed = Some(Error {
+                    body: Some(errors::kept_body(data.as_bytes())),
+                    ..Error::malformed(format!(
+                        "the stream sent an event that is not a chat chunk ({e})"
+                    ))
+                });
+                return;
+            }
+        };
+        if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
+            self.failed = Some(stream_error(data, chunk.error.or(chunk.message)));
+            return;
+        }
+        // Every chunk repeats them; keep the first (no copy per chunk).
+        if self.raw.id.is_none() {
+            self.raw.id = chunk.id.map(Cow::into_owned);
+        }
+        if self.raw.model.is_none() {
+            self.raw.model = chunk.model.map(Cow::into_owned);
+        }
+        if let Some(u) = chunk.usage {
+            self.raw.usage = Some(u.into_usage());
+        }
+        // One answer per request (`n` is never sent); other indices are ignored.
+        for choice in chunk
+            .choices
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.index.unwrap_or(0) == 0)
+        {
+            if let Some(delta) = choice.delta {
+                self.on_delta(delta, out);
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.raw.finish_reason = Some(reason);
+            }
+        }
+    }
+
+    fn on_delta(&mut self, delta: WireMessage, out: &mut Vec<StreamEvent>) {
+        // vLLM 0.10 sent the same text in both fields of one delta: count it once.
+        let second = delta
+            .reasoning_content
+            .filter(|r| delta.reasoning.as_ref() != Some(r));
+        for text in [delta.reasoning, second].into_iter().flatten() {
+            if !text.is_empty() {
+                self.raw
+                    .reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(&text);
+                out.push(StreamEvent::Reasoning(text));
+            }
+        }
+        if let Some(text) = completion::content_text(delta.content)
+            && !text.is_empty()
+        {
+            self.raw
+                .content
+                .get_or_insert_with(String::new)
+                .push_str(&text);
+            let mut pieces = std::mem::take(&mut self.pieces);
+            match &mut self.think {
+                Some(f) => f.push(text, &mut |p| pieces.push(p)),
+                None => pieces.push(Piece::Content(text)),
+            }
+            self.emit(&mut pieces, out);
+            self.pieces = pieces;
+        }
+        for call in delta.tool_calls.unwrap_or_default() {
+            let index = self.call_index(call.index, call.id.as_deref());
+            let slot = &mut self.raw.tool_calls[index];
+            let id = call.id.filter(|id| !id.is_empty());
+            if slot.id.is_none() {
+                slot.id.clone_from(&id);
+            }
+            let function = call.function;
+            let name = function
+                .as_ref()
+                .and_then(|f| f.name.clone())
+                .filter(|n| !n.is_empty());
+            if slot.name.is_none() {
+                slot.name.clone_from(&name);
+            }
+            // `arguments: null` mid-stream (vLLM#9693) is an empty fragment.
+            let fragment = completion::arguments_text(
+                function.and_then(|f| f.arguments).filter(|a| !a.is_null()),
+            )
+            .unwrap_or_default();
+            slot.arguments
+                .get_or_insert_with(String::new)
+                .push_str(&fragment);
+            out.push(StreamEvent::ToolCall(ToolCallDelta {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                id,
+                name: name.map(|n| self.opts.names.to_caller(&n)),
+                arguments: fragment,
+            }));
+        }
+    }
+
+    /// Position of a streamed call: by `index`; without one, a new id starts a new call.
+    fn call_index(&mut self, index: Option<u32>, id: Option<&str>) -> usize {
+        let calls = &mut self.raw.tool_calls;
+        let i = match index {
+            Some(i) => i as usize,
+            None => match (id.filter(|s| !s.is_empty()), calls.last()) {
+                (Some(id), Some(last)) if last.id.as_deref() != Some(id) => calls.len(),
+                (_, Some(_)) => calls.len() - 1,
+                (_, None) => 0,
+            },
+        };
+        // Indices come from the server: grow only by what is needed, and never absurdly.
+        let i = i.min(calls.len().max(1).saturating_add(63));
+        if calls.len() <= i {
+            calls.resize_with(i + 1, RawToolCall::default);
+        }
+        i
+    }
+
+    fn emit(&mut self, pieces: &mut Vec<Piece>, out: &mut Vec<StreamEvent>) {
+        for piece in pieces.drain(..) {
+            match piece {
+                Piece::Reasoning(r) => out.push(StreamEvent::Reasoning(r)),
+                Piece::Content(c) => {
+                    let released = match &mut self.tool_text {
+                        Some(hold) => hold.push(&c),
+                        None => c,
+                    };
+                    if !released.is_empty() {
+                        out.push(StreamEvent::Content(released));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The answer so far as a response record (no JSON check), for errors.
+    pub fn partial(&self, served: &Served, ids: &mut dyn IdSource) -> ChatResponse {
+        let opts = DecodeOptions {
+            json: JsonExpectation::None,
+            ..self.opts.clone()
+        };
+        match answer::decode(self.raw.clone(), &opts, ids, served) {
+            Ok(r) => r,
+            Err(e) => e.partial.unwrap_or_else(|| unreachable_partial(served)),
+        }
+    }
+
+    /// Ends the stream (input exhausted or cut). Flushes held text into `out` and returns the
+    /// final response, or the error with the partial response.
+    pub fn finish(
+        &mut self,
+        served: &Served,
+        ids: &mut dyn IdSource,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<ChatResponse, Error> {
+        let mut pieces = self
+            .think
+            .as_mut()
+            .map(|f| {
+                let mut held = Vec::new();
+                f.finish(&mut |p| held.push(p));
+                held
+            })
+            .unwrap_or_default();
+        self.emit(&mut pieces, out);
+        if let Some(failed) = self.failed.take() {
+            self.flush_held(out);
+            return Err(self.failure(failed, served, ids));
+        }
+        if !self.done && self.raw.finish_reason.is_none() {
+            self.flush_held(out);
+            let e = Error::new(
+                ErrorCode::Truncated,
+                "the stream ended before the server finished (no [DONE] and no finish reason)",
+            );
+            return Err(self.failure(e, served, ids));
+        }
+        let result = answer::decode(self.raw.clone(), &self.opts, ids, served);
+        let recovered = match &result {
+            Ok(r) if self.raw.tool_calls.is_empty() && !r.tool_calls.is_empty() => Some(r),
+            _ => None,
+        };
+        match (recovered, &mut self.tool_text) {
+            (Some(r), Some(hold)) => {
+                // The held text became calls: deliver them whole, plus any real text that
+                // was held with them.
+                hold.held.clear();
+                for (i, c) in r.tool_calls.iter().enumerate() {
+                    out.push(StreamEvent::ToolCall(ToolCallDelta {
+                        index: u32::try_from(i).unwrap_or(u32::MAX),
+                        id: Some(c.id.clone()),
+                        name: Some(c.name.clone()),
+                        arguments: c.arguments.clone(),
+                    }));
+                }
+                let extra = r
+                    .content
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix(hold.released.trim()));
+                if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
+                    out.push(StreamEvent::Content(extra.to_string()));
+                }
+            }
+            _ => self.flush_held(out),
+        }
+        result
+    }
+
+    /// Wraps a failure with what arrived so far.
+    pub fn failure(&self, error: Error, served: &Served, ids: &mut dyn IdSource) -> Error {
+        let partial = self.partial(served, ids);
+        Error {
+            backend: Some(served.backend.to_string()),
+            attempts: served.attempts,
+            ..error
+        }
+        .with_partial(partial)
+    }
+
+    fn flush_held(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some(hold) = &mut self.tool_text {
+            let held = std::mem::take(&mut hold.held);
+            if !held.is_empty() {
+                out.push(StreamEvent::Content(held));
+            }
+        }
+    }
+}
+
+fn unreachable_partial(served: &Served) -> ChatResponse {
+    ChatResponse {
+        id: None,
+        content: None,
+        reasoning: None,
+        tool_calls: vec![],
+        invalid_tool_calls: vec![],
+        finish_reason: None,
+        usage: None,
+        model: served.requested_model.to_string(),
+        backend: served.backend.to_string(),
+        attempts: served.attempts,
+    }
+}
+
+/// An error event after the 200: `data: {"error": {...}}` (vLLM) or a flat SGLang error.
+fn stream_error(data: &str, detail: Option<Value>) -> Error {
+    let status = detail
+        .as_ref()
+        .and_then(|d| d.get("code"))
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..600).contains(c));
+    let mut e =
+        server_errors::from_status(status.unwrap_or(500), data.as_bytes(), None, "the stream");
+    e.message = format!("the server failed mid-stream: {}", e.message);
+    e.status = status;
+    e
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,12 @@
+//! The servers' wire formats: the request body we send (`request`), the completion and stream
+//! chunk JSON we read (`completion`), server-sent events (`sse`), error bodies
+//! (`server_errors`), model lists (`models`) and Prometheus load metrics (`metrics`). Each
+//! reads every server family's variant of its format; none decides what an answer means.
+
+pub mod completion;
+pub mod guided;
+pub mod metrics;
+pub mod models;
+pub mod request;
+pub mod server_errors;
+pub mod sse;
