@@ -2,6 +2,20 @@
 //! llama.cpp-shaped answers scripted per path, records every request (method, path,
 //! headers, body) so tests can assert on what was sent, and injects faults: hanging before
 //! the head, closing mid-body, dripping slowly, never ending, and huge bodies.
+//!
+//! [`replies`] builds the answers in each server's shape:
+//!
+//! ```no_run
+//! use replay_server::{ReplayServer, replies};
+//! # async fn demo() {
+//! let server = ReplayServer::start().await;
+//! server.on(replies::CHAT, replies::text("Hello!"));
+//! // ... point a client at server.base_url(), then look at server.last().json()
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod replies;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
@@ -26,17 +40,25 @@ type Body = BoxBody<Bytes, std::io::Error>;
 pub enum Reply {
     /// A complete body.
     Body {
+        /// HTTP status.
         status: u16,
+        /// Response headers.
         headers: Vec<(String, String)>,
+        /// The whole body.
         body: Bytes,
     },
     /// A body sent in parts, `delay` apart; with `fail_after` the connection is closed
     /// abruptly after that many parts (no terminating chunk: the client sees a cut).
     Parts {
+        /// HTTP status.
         status: u16,
+        /// `content-type` header.
         content_type: String,
+        /// The body, one write per part.
         parts: Vec<Bytes>,
+        /// Pause before each part after the first.
         delay: Duration,
+        /// Close the connection after this many parts.
         fail_after: Option<usize>,
     },
     /// Never answers (first-byte timeouts).
@@ -44,11 +66,17 @@ pub enum Reply {
     /// `part` repeated `count` times (forever when `None`), `delay` apart (endless streams,
     /// slow drips, huge bodies without holding them in memory).
     Repeat {
+        /// HTTP status.
         status: u16,
+        /// `content-type` header.
         content_type: String,
+        /// Sent once, first.
         head: Bytes,
+        /// Sent `count` times after the head.
         part: Bytes,
+        /// How often `part` is sent; `None`: forever.
         count: Option<usize>,
+        /// Pause before each write.
         delay: Duration,
     },
     /// Waits, then answers.
@@ -61,6 +89,7 @@ impl Reply {
         Reply::status_json(200, body)
     }
 
+    /// `status` with an `application/json` body.
     pub fn status_json(status: u16, body: impl Into<String>) -> Reply {
         Reply::Body {
             status,
@@ -81,6 +110,7 @@ impl Reply {
         }
     }
 
+    /// `status` with a `text/plain` body.
     pub fn text(status: u16, body: impl Into<String>) -> Reply {
         Reply::Body {
             status,
@@ -167,13 +197,18 @@ impl Reply {
 /// A request as received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// `GET`, `POST`, ...
     pub method: String,
+    /// The path, without the query.
     pub path: String,
+    /// Headers in the order received.
     pub headers: Vec<(String, String)>,
+    /// The whole body.
     pub body: Bytes,
 }
 
 impl Recorded {
+    /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -281,6 +316,7 @@ impl ReplayServer {
         let _ = self.kill.send(true);
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

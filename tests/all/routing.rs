@@ -1,17 +1,11 @@
 //! Routing over several backends, retries, cooldowns and deadlines, through the host with
 //! loopback servers that inject faults.
 
-mod support;
-
+use crate::support::*;
 use llm_core_host::types::*;
 use llm_core_host::{Client, HostOptions};
-use replay_server::{ReplayServer, Reply};
+use replay_server::{ReplayServer, Reply, replies};
 use std::time::{Duration, Instant};
-use support::*;
-
-fn ok_reply() -> Reply {
-    Reply::json(fixture("vllm-chat.json"))
-}
 
 fn backend(server: &ReplayServer, models: &[&str]) -> BackendConfig {
     BackendConfig {
@@ -187,10 +181,7 @@ async fn priority_fails_over_and_weighted_follows_weights() {
         ),
         (5, 0)
     );
-    first.on(
-        CHAT,
-        Reply::status_json(503, r#"{"error":{"message":"down"}}"#),
-    );
+    first.on(CHAT, replies::error(503, "down"));
     let r = client.chat(ask("hi")).await.unwrap();
     assert_eq!((r.backend, r.attempts), (second.addr().to_string(), 2));
     client.chat(ask("hi")).await.unwrap();
@@ -269,14 +260,8 @@ async fn server_errors_are_retried_with_backoff_client_errors_are_not() {
         },
     )
     .await;
-    server.push(
-        CHAT,
-        Reply::status_json(503, r#"{"error":{"message":"busy"}}"#),
-    );
-    server.push(
-        CHAT,
-        Reply::status_json(503, r#"{"error":{"message":"busy"}}"#),
-    );
+    server.push(CHAT, replies::error(503, "busy"));
+    server.push(CHAT, replies::error(503, "busy"));
     server.push(CHAT, ok_reply());
     let started = Instant::now();
     let r = client.chat(ask("hi")).await.unwrap();
@@ -288,10 +273,7 @@ async fn server_errors_are_retried_with_backoff_client_errors_are_not() {
         started.elapsed()
     );
 
-    server.push(
-        CHAT,
-        Reply::status_json(400, r#"{"error":{"message":"bad temperature"}}"#),
-    );
+    server.push(CHAT, replies::error(400, "bad temperature"));
     let before = server.requests_to(CHAT).len();
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(
@@ -308,10 +290,7 @@ async fn server_errors_are_retried_with_backoff_client_errors_are_not() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_total_deadline_ends_retries_with_a_timeout_naming_the_attempts() {
     let (server, _) = vllm().await;
-    server.on(
-        CHAT,
-        Reply::status_json(503, r#"{"error":{"message":"overloaded"}}"#),
-    );
+    server.on(CHAT, replies::error(503, "overloaded"));
     let client = client_over(
         vec![backend(&server, &["m"])],
         RoutingStrategy::Sequential,
@@ -358,10 +337,7 @@ async fn models_route_to_the_backends_that_serve_them() {
     a.on(CHAT, ok_reply());
     b.on(CHAT, ok_reply());
     // b declares nothing: its models are discovered.
-    b.on(
-        "/v1/models",
-        Reply::json(r#"{"object":"list","data":[{"id":"qwen-b","object":"model"}]}"#),
-    );
+    b.on("/v1/models", replies::models(&["qwen-b"]));
     let client = client_over(
         vec![backend(&a, &["llama-a"]), backend(&b, &[])],
         RoutingStrategy::Sequential,

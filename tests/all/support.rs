@@ -1,11 +1,14 @@
-//! Shared by the integration tests: the component compiled once per test binary, the
-//! replay server, and the live llama.cpp server (started once per run by scripts/local-server).
-#![allow(dead_code)]
+//! Shared by the test modules: the component compiled once per test binary, clients of
+//! replay servers, fixtures, and the live llama.cpp server (started once per run by
+//! scripts/local-server). Server answers are built with `replay_server::replies`.
 
 use llm_core_host::types::*;
 use llm_core_host::{HostOptions, LlmCore};
-use replay_server::ReplayServer;
+use replay_server::{ReplayServer, Reply};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+pub use replay_server::replies::CHAT;
 
 /// The embedded component, compiled once for the whole test binary.
 pub fn compiled() -> &'static LlmCore {
@@ -72,15 +75,26 @@ pub async fn concurrent(
         .collect()
 }
 
-/// A fixture file's text (tests/fixtures).
+/// A fixture file's text (tests/fixtures: answers captured from or modelled on real servers).
 pub fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-pub const CHAT: &str = "/v1/chat/completions";
+/// vLLM's answer as captured (`vllm-chat.json`): the usual "it worked" reply.
+pub fn ok_reply() -> Reply {
+    Reply::json(fixture("vllm-chat.json"))
+}
+
+/// The repository root (scripts, examples).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository root")
+        .to_path_buf()
+}
 
 /// The base URL of the live llama.cpp server, started (or reused) once per run through
 /// scripts/local-server (the first run builds it: minutes).
@@ -97,7 +111,7 @@ pub fn live_url() -> String {
 
 /// Starts (or reuses) a named local server instance with extra llama-server arguments.
 pub fn start_local_server(args: &[&str]) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-server");
+    let script = repo_root().join("scripts/local-server");
     let out = std::process::Command::new(&script)
         .arg("start")
         .args(args)
@@ -118,7 +132,7 @@ pub fn start_local_server(args: &[&str]) -> String {
 
 /// A path scripts/local-server knows (`LLAMA_SRC`, `MODEL`, ...).
 pub fn local_server_path(key: &str) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-server");
+    let script = repo_root().join("scripts/local-server");
     let out = std::process::Command::new(script)
         .arg("paths")
         .output()

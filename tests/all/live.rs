@@ -2,12 +2,11 @@
 //! per run by scripts/local-server. The model is tiny: assertions are on shape, constraints
 //! and error kinds, never on what it knows.
 
-mod support;
-
+use crate::cli::{llm_core, stderr, stdout};
+use crate::support::*;
 use futures::StreamExt;
 use llm_core_host::types::*;
 use serde_json::Value;
-use support::*;
 
 async fn live() -> llm_core_host::Client {
     let mut cfg = config(BackendKind::OpenaiCompatible, &live_url());
@@ -67,7 +66,7 @@ async fn json_schema_output_parses_with_the_schemas_keys() {
     r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
         name: "city".into(),
         description: None,
-        schema: include_str!("../examples/city.schema.json").into(),
+        schema: include_str!("../../examples/city.schema.json").into(),
         strict: Some(true),
     }));
     let client = live().await;
@@ -290,4 +289,39 @@ async fn a_call_written_as_text_is_recovered() {
     assert!(response.tool_calls[0].id.starts_with("call_"));
     assert_eq!(response.content, None, "the call text left the content");
     assert_eq!(response.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_streams_tokens_and_a_summary() {
+    let _turn = live_turn().await;
+    let url = live_url();
+    let o = llm_core(&[
+        "chat",
+        "--base-url",
+        &url,
+        "--backend",
+        "openai",
+        "--stream",
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+        "--seed",
+        "1",
+        "Count to three.",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).trim().is_empty(), "tokens were printed");
+    let summary = stderr(&o);
+    for part in [
+        "ms to first token",
+        "tokens/s",
+        "prompt +",
+        "completion tokens",
+        "finish: ",
+        "backend 127.0.0.1:",
+    ] {
+        assert!(summary.contains(part), "{part} in {summary}");
+    }
 }

@@ -1,19 +1,17 @@
 //! Plain chat through the component in the host, against the replay server: what is sent,
 //! every server's answer shape, every error shape, and the sandbox.
 
-mod support;
-
+use crate::support::*;
 use llm_core_host::HostOptions;
 use llm_core_host::types::*;
-use replay_server::{ReplayServer, Reply};
+use replay_server::{ReplayServer, Reply, replies};
 use serde_json::json;
 use std::time::Duration;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sends_an_openai_request_with_only_the_fields_set() {
     let (server, client) = vllm().await;
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    server.on(CHAT, ok_reply());
     let mut request = ChatRequest::new(vec![Message::system("Be brief."), Message::user("Say hi")]);
     request.model = Some("Qwen/Qwen3-8B".into());
     request.sampling.temperature = Some(0.2);
@@ -78,7 +76,7 @@ async fn reads_every_servers_answer_shape() {
 #[tokio::test(flavor = "multi_thread")]
 async fn api_key_is_sent_and_never_echoed() {
     let server = ReplayServer::start().await;
-    server.on(CHAT, Reply::status_json(401, r#"{"error":"Unauthorized"}"#));
+    server.on(CHAT, replies::unauthorized());
     let mut config = config(BackendKind::Sglang, &server.base_url());
     config.backends[0].api_key = Some("sk-secret-123".into());
     let client = core().client(config).await.unwrap();
@@ -104,34 +102,32 @@ async fn maps_every_error_shape() {
     let client = core().client(cfg).await.unwrap();
     let cases: Vec<(Reply, ErrorCode, u16, &str)> = vec![
         (
-            Reply::status_json(
+            replies::error(
                 400,
-                r#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 9000 tokens.","type":"BadRequestError","param":null,"code":400}}"#,
+                "This model's maximum context length is 4096 tokens. However, you requested 9000 tokens.",
             ),
             ErrorCode::ContextLengthExceeded,
             400,
             "maximum context length is 4096",
         ),
         (
-            Reply::status_json(
+            replies::llamacpp_error(
                 400,
-                r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}}"#,
+                "exceed_context_size_error",
+                "the request exceeds the available context size, try increasing it",
             ),
             ErrorCode::ContextLengthExceeded,
             400,
             "exceeds the available context size",
         ),
         (
-            Reply::status_json(
-                404,
-                r#"{"object":"error","message":"The model `gpt-9` does not exist.","type":"NotFoundError","param":null,"code":404}"#,
-            ),
+            replies::flat_error(404, "The model `gpt-9` does not exist."),
             ErrorCode::UnknownModel(vec![]),
             404,
             "`gpt-9` does not exist",
         ),
         (
-            Reply::status_json(401, r#"{"error":"Unauthorized"}"#),
+            replies::unauthorized(),
             ErrorCode::Unauthorized,
             401,
             "Unauthorized",
@@ -140,17 +136,14 @@ async fn maps_every_error_shape() {
             Reply::with_headers(
                 429,
                 &[("retry-after", "7")],
-                r#"{"message":"slow down","type":"RateLimitError","code":429}"#,
+                replies::flat_error_body(429, "slow down"),
             ),
             ErrorCode::RateLimited(Some(7000)),
             429,
             "slow down",
         ),
         (
-            Reply::status_json(
-                503,
-                r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#,
-            ),
+            replies::llamacpp_error(503, "unavailable_error", "Loading model"),
             ErrorCode::Unavailable,
             503,
             "Loading model",
@@ -221,7 +214,7 @@ async fn unreachable_port_is_a_connection_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_denies_hosts_it_was_not_told_to_allow() {
     let server = ReplayServer::start().await;
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    server.on(CHAT, ok_reply());
     let host = core_with(HostOptions {
         allowed_origins: Some(vec!["http://127.0.0.1:9/v1".into()]),
         ..HostOptions::default()
@@ -267,13 +260,7 @@ async fn malformed_empty_and_huge_answers() {
     assert!(e.message.contains("empty body"), "{}", e.message);
 
     let huge = "x".repeat(5 << 20);
-    server.push(
-        CHAT,
-        Reply::json(
-            json!({"choices": [{"message": {"content": huge}, "finish_reason": "length"}]})
-                .to_string(),
-        ),
-    );
+    server.push(CHAT, replies::finished(json!({"content": huge}), "length"));
     let r = client.chat(ask("hi")).await.unwrap();
     assert_eq!(r.content.map(|c| c.len()), Some(5 << 20));
 
@@ -281,12 +268,7 @@ async fn malformed_empty_and_huge_answers() {
     let mut small = config(BackendKind::Vllm, &server.base_url());
     small.max_response_bytes = Some(1 << 20);
     let client = core().client(small).await.unwrap();
-    server.push(
-        CHAT,
-        Reply::json(
-            json!({"choices": [{"message": {"content": "y".repeat(2 << 20)}}]}).to_string(),
-        ),
-    );
+    server.push(CHAT, replies::text(&"y".repeat(2 << 20)));
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
     // The instance is still usable after that.
@@ -311,7 +293,7 @@ async fn models_health_and_discovery() {
     assert_eq!(server.last().method, "GET");
 
     // Without a model in the request, the server's first model is used (discovered once).
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    server.on(CHAT, ok_reply());
     client.chat(ChatRequest::user("hi")).await.unwrap();
     client.chat(ChatRequest::user("hi")).await.unwrap();
     assert_eq!(
@@ -332,10 +314,7 @@ async fn models_health_and_discovery() {
     assert_eq!(health[0].models, vec!["Qwen/Qwen3-8B".to_string()]);
     server.on(
         "/health",
-        Reply::status_json(
-            503,
-            r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#,
-        ),
+        replies::llamacpp_error(503, "unavailable_error", "Loading model"),
     );
     let health = client.health().await.unwrap();
     assert!(!health[0].healthy);
@@ -393,10 +372,7 @@ async fn invalid_requests_are_refused_before_sending() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_calls_run_in_parallel_on_separate_instances() {
     let (server, client) = vllm().await;
-    server.on(
-        CHAT,
-        Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(300)),
-    );
+    server.on(CHAT, ok_reply().after(Duration::from_millis(300)));
     assert!(concurrent(&client, 12).await.iter().all(Result::is_ok));
     assert!(
         server.peak_in_flight() >= 8,
@@ -405,7 +381,7 @@ async fn concurrent_calls_run_in_parallel_on_separate_instances() {
     );
     // Keep-alive: far fewer connections than requests on the next sequential round.
     let before = server.connections();
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    server.on(CHAT, ok_reply());
     for _ in 0..10 {
         client.chat(ask("hi")).await.unwrap();
     }
@@ -419,7 +395,7 @@ async fn concurrent_calls_run_in_parallel_on_separate_instances() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_body_over_the_write_budget_is_streamed_whole() {
     let (server, client) = vllm().await;
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    server.on(CHAT, ok_reply());
     // Small bodies go out with the head in one write; this one (3 MB, over the 1 MiB stream
     // budget) is streamed after the request is sent.
     let prompt = "word ".repeat(600_000);
@@ -439,12 +415,9 @@ async fn a_request_body_over_the_write_budget_is_streamed_whole() {
 #[tokio::test(flavor = "multi_thread")]
 async fn model_discovery_is_retried_like_a_call() {
     let (server, client) = vllm().await;
-    server.push(
-        "/v1/models",
-        Reply::status_json(503, r#"{"error":{"message":"starting"}}"#),
-    );
+    server.push("/v1/models", replies::error(503, "starting"));
     server.on("/v1/models", Reply::json(fixture("vllm-models.json")));
-    server.on(CHAT, Reply::json(fixture("vllm-chat.json")));
+    server.on(CHAT, ok_reply());
     // No model in the request: the server's first model, found on the second try.
     let r = client.chat(ChatRequest::user("hi")).await.unwrap();
     assert_eq!(r.model, "Qwen/Qwen3-8B");

@@ -1,23 +1,13 @@
 //! The sandbox's limits: each one hit is a typed error to the caller and leaves the host
 //! healthy (the next call works).
 
-mod support;
-
+use crate::support::*;
 use bytes::Bytes;
 use llm_core_host::cache::CacheOutcome;
 use llm_core_host::types::*;
 use llm_core_host::{HostOptions, LlmCore};
-use replay_server::{ReplayServer, Reply};
-use serde_json::json;
+use replay_server::{ReplayServer, Reply, replies};
 use std::time::{Duration, Instant};
-use support::*;
-
-fn big_answer(bytes: usize) -> Reply {
-    Reply::json(
-        json!({"choices": [{"message": {"content": "x".repeat(bytes)}, "finish_reason": "stop"}]})
-            .to_string(),
-    )
-}
 
 async fn healthy_after(client: &llm_core_host::Client, server: &ReplayServer) {
     server.push(CHAT, Reply::json(fixture("sglang-chat.json")));
@@ -38,7 +28,7 @@ async fn memory_cap() {
     let mut cfg = config(BackendKind::Vllm, &server.base_url());
     cfg.max_response_bytes = Some(60 << 20); // the guest would accept it; the host's memory cap stops it
     let client = host.client(cfg).await.unwrap();
-    server.push(CHAT, big_answer(40 << 20));
+    server.push(CHAT, replies::text(&"x".repeat(40 << 20)));
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
     assert!(e.message.contains("memory limit"), "{}", e.message);
@@ -56,7 +46,7 @@ async fn cpu_cap() {
     cfg.max_response_bytes = Some(64 << 20);
     let client = host.client(cfg).await.unwrap();
     // Reading and parsing 24 MB takes tens of milliseconds of wasm: several CPU ticks.
-    server.push(CHAT, big_answer(24 << 20));
+    server.push(CHAT, replies::text(&"x".repeat(24 << 20)));
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
     assert!(e.message.contains("CPU limit"), "{}", e.message);
@@ -98,14 +88,7 @@ async fn host_response_cap_stops_a_200_mb_body_and_an_endless_stream() {
         "stopped early, not after 200 MB"
     );
 
-    let tick = Bytes::from(format!(
-        "data: {}\n\n",
-        json!({"choices": [{"index": 0, "delta": {"content": "x"}}]})
-    ));
-    server.push(
-        CHAT,
-        Reply::endless("text/event-stream", tick, Duration::ZERO),
-    );
+    server.push(CHAT, replies::endless_content("tick ", Duration::ZERO));
     let e = client
         .chat_stream(ask("hi"))
         .await
@@ -125,10 +108,7 @@ async fn host_response_cap_stops_a_200_mb_body_and_an_endless_stream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrency_cap_with_a_queue_timeout() {
     let server = ReplayServer::start().await;
-    server.on(
-        CHAT,
-        Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(800)),
-    );
+    server.on(CHAT, ok_reply().after(Duration::from_millis(800)));
     let host = core_with(HostOptions {
         max_concurrent_calls: 2,
         queue_timeout: Duration::from_millis(200),
@@ -175,10 +155,7 @@ async fn host_caps_the_timeouts_the_component_asks_for() {
 #[tokio::test(flavor = "multi_thread")]
 async fn instance_slots_are_a_limit_too() {
     let server = ReplayServer::start().await;
-    server.on(
-        CHAT,
-        Reply::json(fixture("vllm-chat.json")).after(Duration::from_millis(300)),
-    );
+    server.on(CHAT, ok_reply().after(Duration::from_millis(300)));
     let dir = tempdir("slots");
     let host = LlmCore::new(HostOptions {
         max_instances: 2,

@@ -1,12 +1,10 @@
 //! Tool calls, structured output and reasoning through the component, against replayed
 //! vLLM (old and new), SGLang and llama.cpp answers: what is sent and what is decoded.
 
-mod support;
-
+use crate::support::*;
 use llm_core_host::types::*;
-use replay_server::{ReplayServer, Reply};
+use replay_server::{ReplayServer, Reply, replies};
 use serde_json::{Value, json};
-use support::*;
 
 fn weather_tool() -> ToolDefinition {
     ToolDefinition::new(
@@ -20,10 +18,6 @@ fn with_tools(tools: Vec<ToolDefinition>) -> ChatRequest {
     let mut r = ask("What is the weather in Paris?");
     r.tools = tools;
     r
-}
-
-fn completion(message: Value, finish: &str) -> Reply {
-    Reply::json(json!({"id": "x", "model": "m", "choices": [{"index": 0, "message": message, "finish_reason": finish}]}).to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,7 +73,7 @@ async fn native_calls_count_whatever_finish_reason_and_content_say() {
     // Several calls, one without an id: all kept, an id generated.
     server.push(
         CHAT,
-        completion(
+        replies::finished(
             json!({"content": "Checking both.", "tool_calls": [
                 {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
                 {"type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
@@ -102,7 +96,7 @@ async fn arguments_that_are_not_an_object_are_kept_as_invalid_calls() {
     let (server, client) = vllm().await;
     server.push(
         CHAT,
-        completion(
+        replies::finished(
             json!({"tool_calls": [
                 {"id": "bad", "function": {"name": "get_weather", "arguments": "{\"city\": \"Par"}},
                 {"id": "null", "function": {"name": "get_weather", "arguments": null}},
@@ -137,7 +131,7 @@ async fn arguments_that_are_not_an_object_are_kept_as_invalid_calls() {
     assert!(r.invalid_tool_calls.iter().all(|c| !c.error.is_empty()));
 
     // chat-with-tool-call-output makes an invalid call a typed error that keeps the response.
-    server.push(CHAT, completion(json!({"tool_calls": [{"id": "bad", "function": {"name": "get_weather", "arguments": "{"}}]}), "tool_calls"));
+    server.push(CHAT, replies::finished(json!({"tool_calls": [{"id": "bad", "function": {"name": "get_weather", "arguments": "{"}}]}), "tool_calls"));
     let e = client
         .chat_with_tool_call_output(with_tools(vec![weather_tool()]))
         .await
@@ -155,7 +149,7 @@ async fn aios_names_with_slashes_travel_as_double_underscores() {
         "Read a file",
         json!({"type": "object", "properties": {"path": {"type": "string"}}}),
     );
-    server.push(CHAT, completion(json!({"content": null, "tool_calls": [{"id": "c", "function": {"name": "fs__read_file", "arguments": "{\"path\":\"/etc/hosts\"}"}}]}), "tool_calls"));
+    server.push(CHAT, replies::finished(json!({"content": null, "tool_calls": [{"id": "c", "function": {"name": "fs__read_file", "arguments": "{\"path\":\"/etc/hosts\"}"}}]}), "tool_calls"));
     let mut r = with_tools(vec![tool]);
     r.tool_choice = Some(ToolChoice::Named("fs/read_file".into()));
     let calls = client.chat_with_tool_call_output(r).await.unwrap();
@@ -172,10 +166,7 @@ async fn aios_names_with_slashes_travel_as_double_underscores() {
 async fn a_full_call_result_answer_loop() {
     let (server, client) = vllm().await;
     server.push(CHAT, Reply::json(fixture("vllm-named-tool-call.json")));
-    server.push(
-        CHAT,
-        completion(json!({"content": "It is 18°C in Paris."}), "stop"),
-    );
+    server.push(CHAT, replies::text("It is 18°C in Paris."));
 
     let mut request = with_tools(vec![weather_tool()]);
     let calls = client
@@ -222,42 +213,33 @@ async fn calls_left_in_the_text_are_recovered() {
             None,
         ),
         (
-            completion(
-                json!({"content": "Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"}),
-                "stop",
+            replies::text(
+                "Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
             ),
             r#"{"city":"Paris"}"#,
             Some("Let me look."),
         ),
         (
-            completion(
-                json!({"content": "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}"}),
-                "stop",
+            replies::text(
+                "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
             ),
             r#"{"city":"Paris"}"#,
             None,
         ),
         (
-            completion(
-                json!({"content": "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}"}),
-                "stop",
+            replies::text("{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}"),
+            r#"{"city":"Paris"}"#,
+            None,
+        ),
+        (
+            replies::text(
+                "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]",
             ),
             r#"{"city":"Paris"}"#,
             None,
         ),
         (
-            completion(
-                json!({"content": "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]"}),
-                "stop",
-            ),
-            r#"{"city":"Paris"}"#,
-            None,
-        ),
-        (
-            completion(
-                json!({"content": "[TOOL_CALLS]get_weather{\"city\": \"Paris\"}"}),
-                "stop",
-            ),
+            replies::text("[TOOL_CALLS]get_weather{\"city\": \"Paris\"}"),
             r#"{"city":"Paris"}"#,
             None,
         ),
@@ -278,7 +260,7 @@ async fn calls_left_in_the_text_are_recovered() {
         "<tool_call>{\"name\": \"rm_rf\", \"arguments\": {}}</tool_call>",
         "Use get_weather with {\"city\": \"Paris\"} to find out.",
     ] {
-        server.push(CHAT, completion(json!({"content": text}), "stop"));
+        server.push(CHAT, replies::text(text));
         let r = client.chat(with_tools(tools.clone())).await.unwrap();
         assert!(r.tool_calls.is_empty());
         assert_eq!(r.content.as_deref(), Some(text));
@@ -295,13 +277,7 @@ async fn calls_left_in_the_text_are_recovered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_is_checked_and_unfenced() {
     let (server, client) = vllm().await;
-    server.push(
-        CHAT,
-        completion(
-            json!({"content": "```json\n{\"city\": \"Paris\"}\n```"}),
-            "stop",
-        ),
-    );
+    server.push(CHAT, replies::text("```json\n{\"city\": \"Paris\"}\n```"));
     assert_eq!(
         client.chat_with_json_output(ask("city?")).await.unwrap(),
         r#"{"city": "Paris"}"#
@@ -311,10 +287,7 @@ async fn json_output_is_checked_and_unfenced() {
         json!({"type": "json_object"})
     );
 
-    server.push(
-        CHAT,
-        completion(json!({"content": "Sure! The city is Paris."}), "stop"),
-    );
+    server.push(CHAT, replies::text("Sure! The city is Paris."));
     let e = client
         .chat_with_json_output(ask("city?"))
         .await
@@ -329,13 +302,10 @@ async fn json_output_is_checked_and_unfenced() {
     r.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat {
         name: "city".into(),
         description: Some("A city".into()),
-        schema: include_str!("../examples/city.schema.json").into(),
+        schema: include_str!("../../examples/city.schema.json").into(),
         strict: Some(true),
     }));
-    server.push(
-        CHAT,
-        completion(json!({"content": "{\"city\": \"Paris\"}"}), "stop"),
-    );
+    server.push(CHAT, replies::text("{\"city\": \"Paris\"}"));
     let e = client.chat(r.clone()).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidOutput);
     assert!(
@@ -356,10 +326,7 @@ async fn json_output_is_checked_and_unfenced() {
 
     server.push(
         CHAT,
-        completion(
-            json!({"content": "{\"city\": \"Paris\", \"country\": \"France\"}"}),
-            "stop",
-        ),
+        replies::text("{\"city\": \"Paris\", \"country\": \"France\"}"),
     );
     assert_eq!(
         client.chat(r).await.unwrap().content.as_deref(),
@@ -370,7 +337,7 @@ async fn json_output_is_checked_and_unfenced() {
 /// The request body fields a constraint became, for one backend kind.
 async fn constraint_fields(kind: BackendKind, legacy: bool, format: ResponseFormat) -> Value {
     let server = ReplayServer::start().await;
-    server.on(CHAT, completion(json!({"content": "a"}), "stop"));
+    server.on(CHAT, replies::text("a"));
     let mut cfg = config(kind, &server.base_url());
     cfg.backends[0].legacy_guided_decoding = Some(legacy);
     let client = core().client(cfg).await.unwrap();
@@ -495,17 +462,14 @@ async fn reasoning_from_fields_or_think_tags() {
             "The closing tag is </think>.",
         ),
     ] {
-        server.push(CHAT, completion(message, "stop"));
+        server.push(CHAT, replies::completion(message));
         let r = client.chat(ask("x")).await.unwrap();
         assert_eq!(
             (r.reasoning.as_deref(), r.content.as_deref()),
             ((!reasoning.is_empty()).then_some(reasoning), Some(content))
         );
     }
-    server.push(
-        CHAT,
-        completion(json!({"content": "<think>R</think>A"}), "stop"),
-    );
+    server.push(CHAT, replies::text("<think>R</think>A"));
     let mut keep = ask("x");
     keep.split_reasoning = Some(false);
     let r = client.chat(keep).await.unwrap();

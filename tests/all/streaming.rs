@@ -1,16 +1,15 @@
 //! Streaming through the component: recorded streams in each server's shape, every chunking
 //! of the bytes, faults (cuts, silence, bad bytes, huge and endless streams), cancellation.
 
-mod support;
-
+use crate::support::*;
 use bytes::Bytes;
 use futures::StreamExt;
 use llm_core_host::ChatStream;
 use llm_core_host::types::*;
+use replay_server::replies::{self, chunk, content_chunk, endless_content, event, finish_chunk};
 use replay_server::{ReplayServer, Reply};
 use serde_json::json;
 use std::time::Duration;
-use support::*;
 
 /// Drains a stream: the deltas as (content, reasoning), all events, and how it ended.
 async fn drain(
@@ -37,20 +36,6 @@ async fn drain(
         }
     }
     panic!("the stream ended without Done or an error");
-}
-
-fn chunk(delta: serde_json::Value) -> String {
-    json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]}).to_string()
-}
-
-/// An SSE stream that never ends: one content event every `every`.
-fn endless_content(text: &str, every: Duration) -> Reply {
-    let event = Bytes::from(format!("data: {}\n\n", chunk(json!({"content": text}))));
-    Reply::endless("text/event-stream", event, every)
-}
-
-fn finish(reason: &str) -> String {
-    json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}).to_string()
 }
 
 fn sse_parts(fixture_text: &str) -> Vec<String> {
@@ -139,12 +124,15 @@ async fn tool_call_deltas_are_assembled_for_vllm_and_sglang() {
 async fn every_byte_split_gives_the_same_final_response() {
     let (server, client) = vllm().await;
     let body = [
-        chunk(json!({"role": "assistant", "content": "", "reasoning_content": "Thinking… ✓"})),
-        chunk(json!({"content": "Héllo "})),
-        chunk(json!({"content": "wörld 🦀"})),
-        finish("stop"),
-        json!({"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}).to_string(),
-        "[DONE]".to_string(),
+        chunk(
+            json!({"role": "assistant", "content": "", "reasoning_content": "Thinking… ✓"}),
+            None,
+        ),
+        content_chunk("Héllo "),
+        content_chunk("wörld 🦀"),
+        finish_chunk("stop"),
+        replies::usage_chunk(3, 4),
+        replies::DONE.to_string(),
     ]
     .iter()
     .map(|p| format!("data: {p}\r\n\r\n"))
@@ -204,9 +192,9 @@ async fn an_error_event_after_the_200_keeps_the_partial_answer() {
     server.on(
         CHAT,
         Reply::sse(&[
-            &chunk(json!({"content": "The answer is"})),
-            r#"{"error":{"object":"error","message":"The engine is overloaded","type":"InternalServerError","param":null,"code":500}}"#,
-            "[DONE]",
+            &content_chunk("The answer is"),
+            &replies::error_body(500, "The engine is overloaded"),
+            replies::DONE,
         ]),
     );
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
@@ -224,10 +212,7 @@ async fn an_error_event_after_the_200_keeps_the_partial_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_without_done_or_finish_reason_is_truncated() {
     let (server, client) = vllm().await;
-    server.on(
-        CHAT,
-        Reply::sse(&[&chunk(json!({"content": "Half an ans"}))]),
-    );
+    server.on(CHAT, Reply::sse(&[&content_chunk("Half an ans")]));
     let e = drain(client.chat_stream(ask("x")).await.unwrap())
         .await
         .3
@@ -240,11 +225,11 @@ async fn a_stream_without_done_or_finish_reason_is_truncated() {
 async fn a_connection_cut_mid_stream_keeps_the_partial_answer() {
     let (server, client) = vllm().await;
     let parts = [
-        chunk(json!({"content": "Once "})),
-        chunk(json!({"content": "upon"})),
-        chunk(json!({"content": " a time"})),
+        content_chunk("Once "),
+        content_chunk("upon"),
+        content_chunk(" a time"),
     ];
-    let parts: Vec<String> = parts.iter().map(|p| format!("data: {p}\n\n")).collect();
+    let parts: Vec<String> = parts.iter().map(|p| event(p)).collect();
     server.on(
         CHAT,
         Reply::sse_raw(parts)
@@ -264,10 +249,7 @@ async fn silence_past_the_between_bytes_timeout_keeps_the_partial_answer() {
     let mut cfg = config(BackendKind::Vllm, &server.base_url());
     cfg.timeouts.between_bytes_ms = Some(200);
     let client = core().client(cfg).await.unwrap();
-    let parts = vec![
-        format!("data: {}\n\n", chunk(json!({"content": "drip"}))),
-        format!("data: {}\n\n", chunk(json!({"content": "drop"}))),
-    ];
+    let parts = vec![event(&content_chunk("drip")), event(&content_chunk("drop"))];
     server.on(CHAT, Reply::sse_raw(parts).delayed(Duration::from_secs(3)));
     let e = drain(client.chat_stream(ask("x")).await.unwrap())
         .await
@@ -284,10 +266,10 @@ async fn silence_past_the_between_bytes_timeout_keeps_the_partial_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_utf8_and_a_10_mb_event() {
     let (server, client) = vllm().await;
-    let mut bad = format!("data: {}\n\n", chunk(json!({"content": "ab"}))).into_bytes();
+    let mut bad = event(&content_chunk("ab")).into_bytes();
     let at = bad.windows(2).position(|w| w == b"ab").unwrap();
     bad[at] = 0xff;
-    let tail = format!("data: {}\n\ndata: [DONE]\n\n", finish("stop"));
+    let tail = event(&finish_chunk("stop")) + &event(replies::DONE);
     server.push(CHAT, Reply::sse_raw([Bytes::from(bad), Bytes::from(tail)]));
     let r = drain(client.chat_stream(ask("x")).await.unwrap())
         .await
@@ -296,10 +278,7 @@ async fn invalid_utf8_and_a_10_mb_event() {
     assert_eq!(r.content.as_deref(), Some("\u{fffd}b"));
 
     let big = "z".repeat(10 << 20);
-    server.push(
-        CHAT,
-        Reply::sse(&[&chunk(json!({"content": big})), &finish("stop"), "[DONE]"]),
-    );
+    server.push(CHAT, replies::stream(&[&big]));
     let r = drain(client.chat_stream(ask("x")).await.unwrap())
         .await
         .3
@@ -313,7 +292,7 @@ async fn an_endless_stream_hits_the_response_cap_with_its_partial_answer() {
     let mut cfg = config(BackendKind::Vllm, &server.base_url());
     cfg.max_response_bytes = Some(256 * 1024);
     let client = core().client(cfg).await.unwrap();
-    server.on(CHAT, endless_content("more ", Duration::ZERO));
+    server.on(CHAT, endless_content("more more ", Duration::ZERO));
     let (content, _, _, end) = drain(client.chat_stream(ask("x")).await.unwrap()).await;
     let e = end.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
@@ -353,10 +332,7 @@ async fn dropping_a_stream_cancels_its_request() {
         "the server saw the connection close"
     );
     // The client still works (the dropped instance is replaced).
-    server.on(
-        CHAT,
-        Reply::sse(&[&chunk(json!({"content": "ok"})), &finish("stop"), "[DONE]"]),
-    );
+    server.on(CHAT, replies::stream(&["ok"]));
     assert_eq!(
         client
             .chat_stream(ask("x"))
@@ -381,14 +357,7 @@ async fn concurrent_streams_do_not_block_each_other() {
         Some(Ok(StreamEvent::Content(_)))
     ));
     // While the endless stream is open, others start and finish.
-    server.on(
-        CHAT,
-        Reply::sse(&[
-            &chunk(json!({"content": "done"})),
-            &finish("stop"),
-            "[DONE]",
-        ]),
-    );
+    server.on(CHAT, replies::stream(&["done"]));
     for _ in 0..3 {
         let r = client
             .chat_stream(ask("x"))
@@ -414,20 +383,9 @@ async fn failures_before_the_first_event_are_retried() {
     );
     server.push(
         CHAT,
-        Reply::sse_raw(vec![format!(
-            "data: {}\n\n",
-            chunk(json!({"content": "lost"}))
-        )])
-        .cut_after(0),
+        Reply::sse_raw(vec![event(&content_chunk("lost"))]).cut_after(0),
     );
-    server.push(
-        CHAT,
-        Reply::sse(&[
-            &chunk(json!({"content": "third time"})),
-            &finish("stop"),
-            "[DONE]",
-        ]),
-    );
+    server.push(CHAT, replies::stream(&["third time"]));
     let r = client
         .chat_stream(ask("x"))
         .await
@@ -455,13 +413,7 @@ async fn the_pollable_path_delivers_the_same_stream() {
     let (server, client) = vllm().await;
     server.on(
         CHAT,
-        Reply::sse(&[
-            &chunk(json!({"content": "one "})),
-            &chunk(json!({"content": "two"})),
-            &finish("stop"),
-            "[DONE]",
-        ])
-        .delayed(Duration::from_millis(30)),
+        replies::stream(&["one ", "two"]).delayed(Duration::from_millis(30)),
     );
     let mut stream = client.chat_stream(ask("x")).await.unwrap();
     let mut text = String::new();

@@ -1,13 +1,68 @@
 //! The `llm-core` CLI as a user runs it: a subprocess against the replay server.
 
+use crate::support::{CHAT, repo_root};
+use replay_server::replies::{self, chunk, content_chunk};
 use replay_server::{ReplayServer, Reply};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::OnceLock;
 
-const CHAT: &str = "/v1/chat/completions";
+/// The binary under test.
+const CLI_BIN: &str = "llm-core";
 
-async fn llm_core(args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-core"));
+/// The `llm-core` binary, up to date. `cargo test` builds the binaries of a package only for
+/// that package's own tests, so this asks cargo (once per run) for the workspace's binaries,
+/// built with this test binary's profile into the same target directory: a no-op when they
+/// are current. `--workspace` keeps the feature set of `cargo test --workspace`, so no
+/// dependency is compiled a second time. `LLM_CORE_BIN=/path/to/llm-core` uses that binary.
+fn llm_core_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        if let Some(path) = std::env::var_os("LLM_CORE_BIN") {
+            return path.into();
+        }
+        // This binary is `<target>/<profile dir>/deps/all-<hash>`.
+        let me = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = me
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps");
+        let target = profile_dir.parent().expect("a target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(name) => name,
+            None => panic!("no profile directory above {}", me.display()),
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--workspace", "--bins"])
+            .args([
+                "--profile",
+                profile,
+                "--message-format",
+                "json-render-diagnostics",
+            ])
+            .arg("--target-dir")
+            .arg(target)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "cargo build of {CLI_BIN} failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == CLI_BIN)
+            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("cargo reported no {CLI_BIN} executable"))
+    })
+}
+
+/// Runs `llm-core ARGS...` with no stdin and none of its environment variables set.
+pub async fn llm_core(args: &[&str]) -> Output {
+    let exe = tokio::task::block_in_place(llm_core_exe);
+    let mut cmd = tokio::process::Command::new(exe);
     cmd.args(args)
         .env_remove("LLM_CORE_BASE_URL")
         .env_remove("LLM_CORE_API_KEY")
@@ -22,21 +77,14 @@ async fn chat_cmd(url: &str, args: &[&str]) -> Output {
     llm_core(&all).await
 }
 
-fn stdout(o: &Output) -> String {
+/// What the run printed on stdout.
+pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+/// What the run printed on stderr.
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn completion(message: Value) -> Reply {
-    Reply::json(json!({"id": "x", "model": "m", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}).to_string())
-}
-
-fn chunk(delta: Value, finish: Option<&str>) -> String {
-    json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string()
 }
 
 async fn server() -> (ReplayServer, String) {
@@ -48,7 +96,7 @@ async fn server() -> (ReplayServer, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_prints_the_answer_or_the_record() {
     let (server, url) = server().await;
-    server.on(CHAT, completion(json!({"content": "Hi there!"})));
+    server.on(CHAT, replies::text("Hi there!"));
     let o = chat_cmd(
         &url,
         &[
@@ -95,7 +143,7 @@ async fn chat_prints_the_answer_or_the_record() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_one_line_or_an_error_record_with_a_nonzero_exit() {
     let (server, url) = server().await;
-    server.on(CHAT, Reply::status_json(401, r#"{"error":"Unauthorized"}"#));
+    server.on(CHAT, replies::unauthorized());
     let o = chat_cmd(&url, &["--api-key", "sk-hidden", "hi"]).await;
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -150,7 +198,10 @@ async fn tools_and_output_constraints() {
     std::fs::write(&grammar, "root ::= \"yes\"").unwrap();
     let tools_s = tools.to_str().unwrap();
 
-    server.push(CHAT, completion(json!({"content": "", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})));
+    server.push(
+        CHAT,
+        replies::tool_calls(&[("t1", "get_weather", r#"{"city":"Paris"}"#)]),
+    );
     let o = chat_cmd(
         &url,
         &[
@@ -176,10 +227,7 @@ async fn tools_and_output_constraints() {
     );
     assert_eq!(sent["tools"][0]["function"]["name"], json!("get_weather"));
 
-    server.on(
-        CHAT,
-        completion(json!({"content": "{\"city\": \"Paris\"}"})),
-    );
+    server.on(CHAT, replies::text(r#"{"city": "Paris"}"#));
     let cases: Vec<(Vec<&str>, &str, Value)> = vec![
         (
             vec!["--json-object"],
@@ -237,11 +285,14 @@ async fn tools_and_output_constraints() {
 async fn stream_prints_tokens_and_a_summary_or_json_lines() {
     let (server, url) = server().await;
     let events = [
-        chunk(json!({"role": "assistant", "content": "", "reasoning_content": "hmm"}), None),
-        chunk(json!({"content": "Hel"}), None),
+        chunk(
+            json!({"role": "assistant", "content": "", "reasoning_content": "hmm"}),
+            None,
+        ),
+        content_chunk("Hel"),
         chunk(json!({"content": "lo"}), Some("stop")),
-        json!({"id": "c", "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}}).to_string(),
-        "[DONE]".to_string(),
+        replies::usage_chunk(4, 3),
+        replies::DONE.to_string(),
     ];
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     server.on(CHAT, Reply::sse(&refs));
@@ -271,10 +322,7 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
     // A failure mid-stream: the last line is the error record with the partial answer.
     server.on(
         CHAT,
-        Reply::sse(&[
-            &chunk(json!({"content": "Par"}), None),
-            r#"{"error":{"message":"boom","code":500}}"#,
-        ]),
+        Reply::sse(&[&content_chunk("Par"), &replies::error_body(500, "boom")]),
     );
     let o = chat_cmd(&url, &["--stream", "--json", "hi"]).await;
     assert_eq!(o.status.code(), Some(1));
@@ -285,7 +333,7 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
 #[tokio::test(flavor = "multi_thread")]
 async fn models_and_health_commands() {
     let (server, url) = server().await;
-    server.on("/v1/models", Reply::json(r#"{"object":"list","data":[{"id":"Qwen/Qwen3-8B","object":"model","owned_by":"vllm","max_model_len":32768}]}"#));
+    server.on(replies::MODELS, replies::models(&["Qwen/Qwen3-8B"]));
     server.on("/health", Reply::text(200, ""));
     server.on(
         "/metrics",
@@ -297,7 +345,11 @@ async fn models_and_health_commands() {
     let o = llm_core(&["models", "--base-url", &url]).await;
     assert_eq!(
         stdout(&o),
-        format!("Qwen/Qwen3-8B\t{}  (context 32768)\n", server.addr())
+        format!(
+            "Qwen/Qwen3-8B\t{}  (context {})\n",
+            server.addr(),
+            replies::MAX_MODEL_LEN
+        )
     );
     let o = llm_core(&["health", "--base-url", &url]).await;
     assert!(o.status.success());
@@ -325,7 +377,7 @@ async fn config_files_drive_chat_and_the_health_table() {
     let (a, url_a) = server().await;
     let (b, url_b) = server().await;
     for s in [&a, &b] {
-        s.on(CHAT, completion(json!({"content": "routed"})));
+        s.on(CHAT, replies::text("routed"));
         s.on("/health", Reply::text(200, "{\"status\":\"ok\"}"));
     }
     a.on(
@@ -393,56 +445,4 @@ async fn config_files_drive_chat_and_the_health_table() {
         stderr(&o)
     );
     std::fs::remove_dir_all(&dir).ok();
-}
-
-/// The live llama.cpp server of this run (scripts/local-server, started once and reused).
-fn live_url() -> String {
-    if let Ok(url) = std::env::var("LLM_CORE_LIVE_URL") {
-        return url;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/local-server");
-    let out = std::process::Command::new(script)
-        .arg("start")
-        .output()
-        .expect("scripts/local-server runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .expect("a base URL")
-        .trim()
-        .to_string()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn live_stream_prints_tokens_and_a_summary() {
-    let url = live_url();
-    let o = llm_core(&[
-        "chat",
-        "--base-url",
-        &url,
-        "--backend",
-        "openai",
-        "--stream",
-        "--max-tokens",
-        "8",
-        "--temperature",
-        "0",
-        "--seed",
-        "1",
-        "Count to three.",
-    ])
-    .await;
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stdout(&o).trim().is_empty(), "tokens were printed");
-    let summary = stderr(&o);
-    for part in [
-        "ms to first token",
-        "tokens/s",
-        "prompt +",
-        "completion tokens",
-        "finish: ",
-        "backend 127.0.0.1:",
-    ] {
-        assert!(summary.contains(part), "{part} in {summary}");
-    }
 }

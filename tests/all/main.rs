@@ -1,0 +1,16 @@
+//! The integration tests: the built component in the wasmtime host, and the `llm-core` CLI
+//! as a subprocess, against loopback replay servers and a live llama.cpp server.
+//!
+//! One test binary with a module per area, so wasmtime is linked once and the component is
+//! compiled once per run. Select an area by its module path, e.g. `cargo test --release
+//! -p aios-llm-core-tests --test all streaming::`; `-- --skip live::` leaves out the tests
+//! that need the live server (scripts/local-server).
+
+mod chat;
+mod cli;
+mod limits;
+mod live;
+mod routing;
+mod streaming;
+mod support;
+mod tools;
