@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts (source it; it only defines things): where heavy, reusable things
 # live outside the repository, and how a script gets a private Python virtualenv there.
 #
@@ -17,7 +18,8 @@ python_venv() {
     local name=$1
     shift
     local venv=$AIOS_LLM_CORE_CACHE/$name module
-    module=${1%%[<>=!~ ]*}
+    module=${1-}
+    module=${module%%[<>=!~ ]*}
     module=${module//-/_}
     if [ ! -x "$venv/bin/python" ]; then
         echo "== creating the virtualenv $venv" >&2

@@ -3,6 +3,7 @@
 
 use crate::types::{BackendKind, ClientConfig, Error, RoutingStrategy};
 use crate::url::BaseUrl;
+use std::borrow::Cow;
 
 /// Placeholder bearer key sent when a backend has none (AIOS sends the same).
 pub const PLACEHOLDER_API_KEY: &str = "sk-1234";
@@ -11,6 +12,8 @@ pub const PLACEHOLDER_API_KEY: &str = "sk-1234";
 #[derive(Clone)]
 pub struct Backend {
     pub name: String,
+    /// As configured; for `auto` the client builds requests for the detected family
+    /// ([`Backend::resolved`]).
     pub kind: BackendKind,
     pub base: BaseUrl,
     /// Never printed: `Debug` shows only whether there is one.
@@ -36,6 +39,18 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Backend {
+    /// The backend as requests are built for it: an `auto` backend takes the `detected`
+    /// family (plain OpenAI-compatible until detection succeeds); others are unchanged.
+    pub fn resolved(&self, detected: Option<BackendKind>) -> Cow<'_, Backend> {
+        if self.kind != BackendKind::Auto {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(Backend {
+            kind: detected.unwrap_or(BackendKind::OpenaiCompatible),
+            ..self.clone()
+        })
+    }
+
     /// What a request body depends on: backends that share it are sent the same bytes.
     pub fn dialect(&self) -> (BackendKind, bool) {
         (self.kind, self.legacy_guided_decoding)
@@ -95,7 +110,7 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
     between_bytes_ms: 60_000,
     total_ms: 600_000,
 };
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Validates a configuration; every problem is an `invalid-config` error naming the field.
 pub fn validate(config: ClientConfig) -> Result<Settings, Error> {

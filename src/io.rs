@@ -162,7 +162,12 @@ pub fn read_all(body: &mut impl Incoming, max: u64, deadline: Deadline) -> Resul
     let length = body
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut out = Vec::new();
+    if length.is_some_and(|n| n > max) {
+        return Err(errors::too_large(max));
+    }
+    // Sized once from the declared length (within the cap), so a big answer is not grown
+    // by doubling (which briefly holds it one and a half times).
+    let mut out = Vec::with_capacity(length.map_or(0, |n| usize::try_from(n).unwrap_or(0)));
     loop {
         if length.is_some_and(|n| body.bytes_read() >= n) {
             return Ok(out);
@@ -172,7 +177,7 @@ pub fn read_all(body: &mut impl Incoming, max: u64, deadline: Deadline) -> Resul
                 if body.bytes_read() > max {
                     return Err(errors::too_large(max));
                 }
-                if out.is_empty() {
+                if out.capacity() == 0 {
                     out = bytes; // the common single-chunk answer: no copy
                 } else {
                     out.extend_from_slice(&bytes);

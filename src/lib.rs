@@ -45,6 +45,7 @@ pub mod constraints;
 pub mod decode;
 pub mod errors;
 pub mod io;
+pub mod redact;
 pub mod routing;
 pub mod url;
 pub mod wire;

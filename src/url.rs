@@ -36,8 +36,26 @@ impl BaseUrl {
         if text.is_empty() {
             return Err("base URL is empty".into());
         }
+        // User info first, before any message could quote the URL: it may hold a key.
+        let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);
+        let authority_part = after_scheme
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        if authority_part.contains('@') {
+            // Credentials in a URL would leak into logs and errors; keys go in `api-key`.
+            return Err(
+                "base URL must not contain user info (`user:password@`): put the key in `api-key`"
+                    .into(),
+            );
+        }
+        // Messages quote the URL without its query or fragment (they may carry tokens).
+        let shown = text.split(['?', '#']).next().unwrap_or_default();
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("base URL `{text}` contains whitespace"));
+            return Err(format!(
+                "base URL `{}` contains whitespace",
+                shown.escape_debug()
+            ));
         }
         let (scheme, rest) = if let Some(rest) = strip_prefix_ci(text, "http://") {
             (Scheme::Http, rest)
@@ -45,23 +63,19 @@ impl BaseUrl {
             (Scheme::Https, rest)
         } else {
             return Err(format!(
-                "base URL `{text}` must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)"
+                "base URL `{shown}` must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)"
             ));
         };
         if rest.contains(['?', '#']) {
             return Err(format!(
-                "base URL `{text}` must not have a query or fragment"
+                "base URL `{shown}` must not have a query or fragment"
             ));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.contains('@') {
-            // Credentials in a URL would leak into logs and errors; keys go in `api-key`.
-            return Err("base URL must not contain user info (put the key in `api-key`)".into());
-        }
-        validate_authority(authority).map_err(|why| format!("base URL `{text}`: {why}"))?;
+        validate_authority(authority).map_err(|why| format!("base URL `{shown}`: {why}"))?;
         Ok(BaseUrl {
             scheme,
             authority: authority.to_ascii_lowercase(),
@@ -148,6 +162,29 @@ fn validate_authority(authority: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_info_and_queries_are_never_quoted() {
+        for bad in [
+            "http://u:KEY1234@host/v1?x=1",
+            "http://u:KEY1234@host /v1",
+            "ftp://u:KEY1234@host/v1",
+            "u:KEY1234@host/v1",
+            "http://KEY1234@[::1]:80",
+        ] {
+            let e = BaseUrl::parse(bad).unwrap_err();
+            assert!(e.contains("user info"), "{bad}: {e}");
+            assert!(!e.contains("KEY1234"), "{bad}: {e}");
+        }
+        for bad in [
+            "http://h/v1?token=SECRET",
+            "http://h /v1?token=SECRET",
+            "ftp://h?token=SECRET",
+        ] {
+            let e = BaseUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("SECRET"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn parses_typical_bases() {

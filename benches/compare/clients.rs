@@ -64,8 +64,9 @@ impl Native {
     }
 
     async fn send(&self, stream: bool) -> hyper::Response<hyper::body::Incoming> {
-        let body = aios_llm_core::request::chat_body(&self.request, "m", &self.backend, stream)
-            .expect("request body");
+        let body =
+            aios_llm_core::wire::request::chat_body(&self.request, "m", &self.backend, stream)
+                .expect("request body");
         let uri = format!(
             "{}{}",
             self.backend.base.origin(),
@@ -90,7 +91,8 @@ impl Native {
     }
 
     pub async fn chat(&self) {
-        use aios_llm_core::response::{DecodeOptions, Served, decode, parse};
+        use aios_llm_core::decode::answer::{DecodeOptions, Served, decode};
+        use aios_llm_core::wire::completion::parse;
         let response = self.send(false).await;
         let bytes = response
             .into_body()
@@ -107,7 +109,7 @@ impl Native {
         let r = decode(
             raw,
             &DecodeOptions::for_request(&self.request),
-            &mut aios_llm_core::tool_calls::CountingIds::default(),
+            &mut aios_llm_core::decode::tool_calls::CountingIds::default(),
             &served,
         )
         .expect("decoded");
@@ -115,12 +117,13 @@ impl Native {
     }
 
     pub async fn stream(&self) -> usize {
-        use aios_llm_core::response::{DecodeOptions, Served};
+        use aios_llm_core::decode::answer::{DecodeOptions, Served};
         use aios_llm_core::types::StreamEvent;
         let mut body = self.send(true).await.into_body();
-        let mut parser = aios_llm_core::sse::SseParser::new();
-        let mut assembler =
-            aios_llm_core::stream::Assembler::new(DecodeOptions::for_request(&self.request));
+        let mut parser = aios_llm_core::wire::sse::SseParser::new();
+        let mut assembler = aios_llm_core::decode::assembler::Assembler::new(
+            DecodeOptions::for_request(&self.request),
+        );
         let mut events = Vec::new();
         let mut count = 0;
         while let Some(frame) = body.frame().await {
@@ -141,7 +144,7 @@ impl Native {
         assembler
             .finish(
                 &served,
-                &mut aios_llm_core::tool_calls::CountingIds::default(),
+                &mut aios_llm_core::decode::tool_calls::CountingIds::default(),
                 &mut events,
             )
             .expect("a complete stream");

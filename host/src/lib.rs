@@ -33,10 +33,8 @@
 
 mod bindings;
 pub mod cache;
-pub mod config_file;
-
 mod errors;
-pub mod json;
+mod http_errors;
 mod pool;
 pub mod sandbox;
 mod stream;
@@ -90,7 +88,7 @@ impl Default for HostOptions {
             allowed_origins: None,
             max_concurrent_calls: 64,
             max_memory_bytes: 64 << 20,
-            max_response_bytes: 64 << 20,
+            max_response_bytes: 16 << 20,
             max_timeout: Duration::from_secs(600),
             queue_timeout: Duration::from_secs(60),
             max_cpu_time: Duration::from_secs(10),
@@ -178,6 +176,8 @@ impl LlmCore {
             .map_err(|e| errors::internal("cannot link WASI", e))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| errors::internal("cannot link wasi:http", e))?;
+        http_errors::add_to_linker(&mut linker)
+            .map_err(|e| errors::internal("cannot link wasi:http error codes", e))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             errors::internal(
                 "the component does not fit this host (is it aios:llm/llm-core@0.1.0?)",

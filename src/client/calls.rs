@@ -9,6 +9,7 @@ use crate::io::{self, Deadline, Incoming, Io, Method, PhaseTimeouts, Request};
 use crate::routing::{BackendId, retry};
 use crate::types::{ChatRequest, Error};
 use crate::wire::{request, server_errors};
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Error bodies are read up to this size (the error keeps [`MAX_ERROR_BODY`] of it).
@@ -64,6 +65,7 @@ impl<I: Io> Client<I> {
         request::validate(req)?;
         let deadline = self.call_deadline(req);
         let (model, eligible) = self.route_model(req.model.as_deref(), deadline)?;
+        self.detect_kinds(&eligible, deadline);
         let bodies = self.bodies(req, &model, &eligible, mode)?;
         let capable: Vec<BackendId> = bodies.iter().map(|(b, _)| *b).collect();
         let accept = match mode {
@@ -108,13 +110,13 @@ impl<I: Io> Client<I> {
         let mut bodies: Bodies = Vec::with_capacity(eligible.len());
         let mut refusal = None;
         for &b in eligible {
-            let backend = self.backend(b);
+            let backend = self.resolved_backend(b);
             let same_dialect = bodies
                 .iter()
-                .find(|(other, _)| self.backend(*other).dialect() == backend.dialect());
+                .find(|(other, _)| self.resolved_backend(*other).dialect() == backend.dialect());
             let built = match same_dialect {
                 Some((_, body)) => Ok(Rc::clone(body)),
-                None => request::chat_body(req, model, backend, mode == Mode::Stream).map(Rc::new),
+                None => request::chat_body(req, model, &backend, mode == Mode::Stream).map(Rc::new),
             };
             match built {
                 Ok(body) => bodies.push((b, body)),
@@ -131,6 +133,12 @@ impl<I: Io> Client<I> {
                 .unwrap_or_else(|| Error::invalid_request("no backend can take this request")));
         }
         Ok(bodies)
+    }
+
+    /// The backend as requests are built for it (an `auto` one as detected).
+    fn resolved_backend(&self, b: BackendId) -> Cow<'_, Backend> {
+        let detected = self.state().backends[b.0].detected;
+        self.backend(b).resolved(detected)
     }
 
     /// Sends to an OpenAI endpoint (`/v1/...`); a non-2xx answer becomes a `Failure` with

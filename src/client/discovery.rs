@@ -7,7 +7,7 @@ use super::calls::Failure;
 use super::probes::PROBE_MS;
 use crate::io::{self, Deadline, Io};
 use crate::routing::BackendId;
-use crate::types::{Error, ErrorCode, ModelInfo};
+use crate::types::{BackendKind, Error, ErrorCode, ModelInfo};
 use crate::wire::models;
 
 /// Whether a model list may come from the cache.
@@ -122,6 +122,31 @@ impl<I: Io> Client<I> {
         {
             return Ok(models.to_vec());
         }
+        let result = self.fetch_models(b, deadline);
+        // Failures are not recorded here: the retry loop that asked (or the chat attempt
+        // that follows a failed discovery) puts the backend in cooldown.
+        if let Ok(models) = &result {
+            self.state().backends[b.0].record_models(models.clone(), now);
+        }
+        result
+    }
+
+    /// Detects the family of `auto` backends among `backends` that are not yet known
+    /// (`GET /models`). An unreachable one stays unknown (built for as OpenAI-compatible)
+    /// and is asked again on the next call.
+    pub(super) fn detect_kinds(&self, backends: &[BackendId], deadline: Deadline) {
+        for &b in backends {
+            if self.backend(b).kind == BackendKind::Auto
+                && self.state().backends[b.0].detected.is_none()
+            {
+                let _ = self.fetch_models(b, deadline);
+            }
+        }
+    }
+
+    /// Asks a backend for its models (and so, for `auto`, learns its family).
+    fn fetch_models(&self, b: BackendId, deadline: Deadline) -> Result<Vec<ModelInfo>, Error> {
+        let backend = self.backend(b);
         let max = self.settings().max_response_bytes;
         let result = self
             .exchange(
@@ -135,10 +160,10 @@ impl<I: Io> Client<I> {
             .map_err(|f| f.error)
             .and_then(|mut response| io::read_all(&mut response, max, deadline))
             .and_then(|bytes| models::parse(&bytes, &backend.name));
-        // Failures are not recorded here: the retry loop that asked (or the chat attempt
-        // that follows a failed discovery) puts the backend in cooldown.
-        if let Ok(models) = &result {
-            self.state().backends[b.0].record_models(models.clone(), now);
+        if let Ok(models) = &result
+            && backend.kind == BackendKind::Auto
+        {
+            self.state().backends[b.0].detected = Some(models::family(models));
         }
         result.map_err(|e| Error {
             backend: Some(backend.name.clone()),

@@ -25,6 +25,7 @@ use crate::config::{self, Backend, Settings};
 use crate::decode::answer::{self, DecodeOptions, Served};
 use crate::decode::tool_calls::IdSource;
 use crate::io::{self, Deadline, Io, PhaseTimeouts};
+use crate::redact::Redactor;
 use crate::routing::{BackendId, BackendState, Rng, Router};
 use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo,
@@ -53,6 +54,8 @@ impl<I: Io> Clone for Client<I> {
 struct Core<I> {
     io: I,
     settings: Settings,
+    /// The configured keys, for what leaves the component.
+    redactor: Redactor,
     state: RefCell<State>,
 }
 
@@ -89,9 +92,16 @@ impl<I: Io> Client<I> {
                 (rng, start)
             }
         };
+        let redactor = Redactor::new(
+            settings
+                .backends
+                .iter()
+                .filter_map(|b| b.api_key.as_deref()),
+        );
         Ok(Client {
             core: Rc::new(Core {
                 io,
+                redactor,
                 state: RefCell::new(State {
                     router: Router::new(settings.routing, n, start),
                     rng,
@@ -102,6 +112,12 @@ impl<I: Io> Client<I> {
         })
     }
 
+    /// Replaces the configured keys in what this client returns (the exports apply it to
+    /// every result, error and stream event).
+    pub fn redactor(&self) -> &Redactor {
+        &self.core.redactor
+    }
+
     /// One chat completion (AIOS `llm_chat`).
     pub fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
         let opts = DecodeOptions::for_request(&req);
@@ -109,6 +125,7 @@ impl<I: Io> Client<I> {
         self.post(&req, Mode::Whole, |mut answer| {
             let bytes = io::read_all(&mut answer.response, max, answer.deadline)?;
             let raw = completion::parse(&bytes)?;
+            drop(bytes); // the answer is held once from here on
             let served = Served {
                 backend: &answer.backend.name,
                 requested_model: answer.model,

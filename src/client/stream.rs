@@ -130,7 +130,18 @@ impl<I: Io> ChatStream<I> {
                     return self.fail(errors::total_timeout());
                 }
                 Chunk::Pending => return,
-                Chunk::Data(_) if self.body.bytes_read() > max => {
+                Chunk::Data(bytes) if self.body.bytes_read() > max => {
+                    // The events complete before the cap still count: they reach the
+                    // caller and the partial response.
+                    let over = self.body.bytes_read() - max;
+                    let within = bytes
+                        .len()
+                        .saturating_sub(usize::try_from(over).unwrap_or(usize::MAX));
+                    if self.framing == Framing::Events {
+                        let (parser, assembler, queue) =
+                            (&mut self.parser, &mut self.assembler, &mut self.queue);
+                        parser.push(&bytes[..within], &mut |data| assembler.on_data(data, queue));
+                    }
                     return self.fail(errors::too_large(max));
                 }
                 Chunk::Data(bytes) if self.framing == Framing::Json => {

@@ -28,18 +28,7 @@ pub fn regex_for_choice(choices: &[String]) -> Result<String, String> {
 
 /// Translates a regular expression to a GBNF grammar whose `root` matches the same strings.
 pub fn from_regex(regex: &str) -> Result<String, String> {
-    let mut parser = Parser {
-        chars: regex.chars().collect(),
-        pos: 0,
-        depth: 0,
-    };
-    let node = parser.alternation()?;
-    if parser.pos < parser.chars.len() {
-        return Err(format!(
-            "unbalanced `)` at position {} in the regex",
-            parser.pos
-        ));
-    }
+    let node = parse(regex)?;
     let mut out = String::from("root ::= ");
     emit(&node, &mut out);
     Ok(out)
@@ -85,8 +74,26 @@ fn push_escaped(c: char, out: &mut String, specials: &[char]) {
     }
 }
 
+/// Parses the regex dialect above (shared with the client-side check, `regex_check`).
+pub(crate) fn parse(regex: &str) -> Result<Node, String> {
+    let mut parser = Parser {
+        chars: regex.chars().collect(),
+        pos: 0,
+        depth: 0,
+    };
+    let node = parser.alternation()?;
+    if parser.pos < parser.chars.len() {
+        return Err(format!(
+            "unbalanced `)` at position {} in the regex",
+            parser.pos
+        ));
+    }
+    Ok(node)
+}
+
+/// A parsed regex.
 #[derive(Debug, Clone, PartialEq)]
-enum Node {
+pub(crate) enum Node {
     Literal(char),
     Class {
         negated: bool,

@@ -2,18 +2,24 @@
 //! `chat-response` record (what it means): reasoning split out of `<think>`, tool calls
 //! decoded or recovered from text, JSON answers checked.
 
+use crate::constraints::regex_check;
 use crate::decode::tool_calls::{self, Decoded, IdSource, ToolNames};
 use crate::decode::{json_output, reasoning, text_tools};
 use crate::types::{ChatRequest, ChatResponse, Error, ErrorCode, FinishReason, ResponseFormat};
 use crate::wire::completion::{RawAnswer, merge_reasoning};
 use serde_json::Value;
 
-/// What JSON the caller asked for.
+/// What answer the caller asked for, checked on the client: a server that ignored
+/// the constraint gives `invalid-output`, never unchecked text.
 #[derive(Clone, Debug)]
-pub enum JsonExpectation {
+pub enum Expected {
     None,
     Any,
     Schema(Value),
+    /// One of these strings, exactly (surrounding whitespace allowed).
+    Choice(Vec<String>),
+    /// Text the whole of which matches this regex.
+    Regex(String),
 }
 
 /// How to decode an answer, derived from its request.
@@ -22,20 +28,22 @@ pub struct DecodeOptions {
     pub names: ToolNames,
     pub recover_tool_calls: bool,
     pub split_reasoning: bool,
-    pub json: JsonExpectation,
+    pub json: Expected,
 }
 
 impl DecodeOptions {
     pub fn for_request(req: &ChatRequest) -> DecodeOptions {
         let json = match &req.response_format {
-            Some(ResponseFormat::JsonObject) => JsonExpectation::Any,
+            Some(ResponseFormat::JsonObject) => Expected::Any,
             Some(ResponseFormat::JsonSchema(s)) => {
                 match serde_json::from_slice(s.schema.as_bytes()) {
-                    Ok(schema) => JsonExpectation::Schema(schema),
-                    Err(_) => JsonExpectation::Any,
+                    Ok(schema) => Expected::Schema(schema),
+                    Err(_) => Expected::Any,
                 }
             }
-            _ => JsonExpectation::None,
+            Some(ResponseFormat::Choice(c)) => Expected::Choice(c.clone()),
+            Some(ResponseFormat::Regex(r)) => Expected::Regex(r.clone()),
+            _ => Expected::None,
         };
         DecodeOptions {
             names: ToolNames::new(&req.tools),
@@ -74,6 +82,7 @@ pub fn decode(
     let mut raw_calls = raw.tool_calls;
     if raw_calls.is_empty()
         && opts.recover_tool_calls
+        && content.as_deref().map_or(0, str::len) <= text_tools::MAX_SCANNED
         && let Some((found, rest)) = content
             .as_deref()
             .and_then(|c| text_tools::recover(c, &opts.names))
@@ -116,21 +125,51 @@ pub fn decode(
         backend: served.backend.to_string(),
         attempts: served.attempts,
     };
+    if let Some(why) = raw.malformed {
+        return Err(Error {
+            backend: Some(response.backend.clone()),
+            attempts: response.attempts,
+            ..Error::malformed(why).with_partial(response)
+        });
+    }
 
-    let schema = match &opts.json {
-        JsonExpectation::None => return Ok(response),
-        JsonExpectation::Any => None,
-        JsonExpectation::Schema(s) => Some(s),
-    };
     if !response.tool_calls.is_empty() {
         return Ok(response); // the model chose a tool instead of answering
     }
+    let schema = match &opts.json {
+        Expected::None => return Ok(response),
+        Expected::Any => None,
+        Expected::Schema(s) => Some(s),
+        Expected::Choice(choices) => {
+            let answer = response.content.as_deref().unwrap_or_default().trim();
+            if choices.iter().any(|c| c == answer) {
+                return Ok(response);
+            }
+            let why = format!(
+                "the answer {:?} is not one of the choices {:?}; the server ignored the constraint (check the backend kind: `auto` detects it)",
+                crate::errors::truncate(answer, 200),
+                choices
+            );
+            return Err(invalid_output(response, why));
+        }
+        Expected::Regex(regex) => {
+            let answer = response.content.as_deref().unwrap_or_default();
+            if regex_check::matches(regex, answer) != Some(false) {
+                return Ok(response);
+            }
+            let why = format!(
+                "the answer {:?} does not match the regex `{regex}`; the server ignored the constraint (check the backend kind: `auto` detects it)",
+                crate::errors::truncate(answer, 200),
+            );
+            return Err(invalid_output(response, why));
+        }
+    };
     let checked = json_output::extract(response.content.as_deref().unwrap_or_default()).and_then(
-        |(text, value)| match schema {
-            Some(s) => json_output::check_schema(&value, s)
+        |(text, value)| match (schema, value) {
+            (Some(s), Some(value)) => json_output::check_schema(&value, s)
                 .map(|_| text)
                 .map_err(|why| format!("the answer does not follow the schema: {why}")),
-            None => Ok(text),
+            _ => Ok(text),
         },
     );
     match checked {
@@ -144,16 +183,20 @@ pub fn decode(
             } else {
                 ""
             };
-            Err(Error {
-                backend: Some(response.backend.clone()),
-                attempts: response.attempts,
-                ..Error::new(
-                    ErrorCode::InvalidOutput,
-                    format!("JSON was asked for but {why}{hint}"),
-                )
-                .with_partial(response)
-            })
+            Err(invalid_output(
+                response,
+                format!("JSON was asked for but {why}{hint}"),
+            ))
         }
+    }
+}
+
+/// `invalid-output` with the response kept as the partial.
+fn invalid_output(response: ChatResponse, why: String) -> Error {
+    Error {
+        backend: Some(response.backend.clone()),
+        attempts: response.attempts,
+        ..Error::new(ErrorCode::InvalidOutput, why).with_partial(response)
     }
 }
 
@@ -188,6 +231,59 @@ mod tests {
 
     fn with_tools() -> ChatRequest {
         with_tool("get_weather")
+    }
+
+    #[test]
+    fn choice_and_regex_answers_are_checked_on_the_client() {
+        let answer = |text: &str| {
+            format!(
+                r#"{{"choices":[{{"message":{{"content":"{text}"}},"finish_reason":"stop"}}]}}"#
+            )
+        };
+        let mut req = request(vec![user("Is the sky blue?")]);
+        req.response_format = Some(ResponseFormat::Choice(vec!["yes".into(), "no".into()]));
+        assert_eq!(
+            chat(&answer(" yes"), &req).unwrap().content.as_deref(),
+            Some(" yes")
+        );
+        let e = chat(&answer("The sky is blue."), &req).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidOutput);
+        assert!(
+            e.message.contains("not one of the choices"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.partial.unwrap().content.as_deref(),
+            Some("The sky is blue.")
+        );
+
+        req.response_format = Some(ResponseFormat::Regex("[0-9]+".into()));
+        assert!(chat(&answer("4"), &req).is_ok());
+        let e = chat(&answer("four"), &req).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidOutput);
+        assert!(
+            e.message.contains("does not match the regex"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn too_many_tool_calls_are_malformed_with_the_first_ones_kept() {
+        let many = vec![r#"{"id":"c","function":{"name":"get_weather","arguments":"{}"}}"#; 1000];
+        let body = format!(
+            r#"{{"choices":[{{"message":{{"tool_calls":[{}]}},"finish_reason":"tool_calls"}}]}}"#,
+            many.join(",")
+        );
+        let e = chat(&body, &with_tools()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedResponse);
+        assert!(e.message.contains("1000 tool calls"), "{}", e.message);
+        let partial = e.partial.unwrap();
+        assert_eq!(
+            partial.tool_calls.len(),
+            crate::wire::completion::MAX_TOOL_CALLS
+        );
     }
 
     #[test]

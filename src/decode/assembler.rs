@@ -3,7 +3,7 @@
 //! the same `answer::decode`. Nothing received is lost: on any failure the error carries
 //! the partial response.
 
-use crate::decode::answer::{self, DecodeOptions, JsonExpectation, Served};
+use crate::decode::answer::{self, DecodeOptions, Expected, Served};
 use crate::decode::reasoning::{Piece, ThinkFilter};
 use crate::decode::tool_calls::{IdSource, RawToolCall};
 use crate::decode::tool_text_hold::ToolTextHold;
@@ -11,7 +11,6 @@ use crate::errors;
 use crate::types::{ChatResponse, Error, ErrorCode, StreamEvent, ToolCallDelta};
 use crate::wire::completion::{self, RawAnswer, WireCompletion, WireMessage};
 use crate::wire::server_errors;
-use serde_json::Value;
 use std::borrow::Cow;
 
 /// Stream state: the answer so far, and filters that keep tags out of content deltas.
@@ -73,7 +72,11 @@ impl Assembler {
             }
         };
         if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
-            self.failed = Some(stream_error(data, chunk.error.or(chunk.message)));
+            let status = match &chunk.error {
+                Some(e) => e.status(),
+                None => completion::http_status(chunk.code.as_ref()),
+            };
+            self.failed = Some(stream_error(data, status));
             return;
         }
         // Every chunk repeats them; keep the first (no copy per chunk).
@@ -90,11 +93,15 @@ impl Assembler {
         for choice in chunk
             .choices
             .unwrap_or_default()
+            .items
             .into_iter()
             .filter(|c| c.index.unwrap_or(0) == 0)
         {
-            if let Some(delta) = choice.delta {
-                self.on_delta(delta, out);
+            if let Some(delta) = choice.delta
+                && let Err(why) = self.on_delta(delta, out)
+            {
+                self.failed = Some(Error::malformed(why));
+                return;
             }
             if let Some(reason) = choice.finish_reason {
                 self.raw.finish_reason = Some(reason);
@@ -102,7 +109,8 @@ impl Assembler {
         }
     }
 
-    fn on_delta(&mut self, delta: WireMessage, out: &mut Vec<StreamEvent>) {
+    /// Takes one delta; `Err` says why the stream is malformed (the events so far stand).
+    fn on_delta(&mut self, delta: WireMessage, out: &mut Vec<StreamEvent>) -> Result<(), String> {
         // vLLM 0.10 sent the same text in both fields of one delta: count it once.
         let second = delta
             .reasoning_content
@@ -116,13 +124,14 @@ impl Assembler {
                 out.push(StreamEvent::Reasoning(text));
             }
         }
-        if let Some(text) = completion::content_text(delta.content)
+        if let Some(text) = delta.content.and_then(|c| c.0)
             && !text.is_empty()
         {
             self.raw
                 .content
                 .get_or_insert_with(String::new)
                 .push_str(&text);
+            let text = text.into_owned();
             let mut pieces = std::mem::take(&mut self.pieces);
             match &mut self.think {
                 Some(f) => f.push(text, &mut |p| pieces.push(p)),
@@ -131,8 +140,14 @@ impl Assembler {
             self.emit(&mut pieces, out);
             self.pieces = pieces;
         }
-        for call in delta.tool_calls.unwrap_or_default() {
-            let index = self.call_index(call.index, call.id.as_deref());
+        let calls = delta.tool_calls.unwrap_or_default();
+        if calls.dropped > 0 {
+            return Err(completion::too_many_calls(
+                completion::MAX_TOOL_CALLS + calls.dropped,
+            ));
+        }
+        for call in calls.items {
+            let index = self.call_index(call.index, call.id.as_deref())?;
             let slot = &mut self.raw.tool_calls[index];
             let id = call.id.filter(|id| !id.is_empty());
             if slot.id.is_none() {
@@ -147,10 +162,10 @@ impl Assembler {
                 slot.name.clone_from(&name);
             }
             // `arguments: null` mid-stream (vLLM#9693) is an empty fragment.
-            let fragment = completion::arguments_text(
-                function.and_then(|f| f.arguments).filter(|a| !a.is_null()),
-            )
-            .unwrap_or_default();
+            let fragment = function
+                .and_then(|f| f.arguments)
+                .flatten()
+                .unwrap_or_default();
             slot.arguments
                 .get_or_insert_with(String::new)
                 .push_str(&fragment);
@@ -161,25 +176,35 @@ impl Assembler {
                 arguments: fragment,
             }));
         }
+        Ok(())
     }
 
     /// Position of a streamed call: by `index`; without one, a new id starts a new call.
-    fn call_index(&mut self, index: Option<u32>, id: Option<&str>) -> usize {
+    /// Indices come from the server: one at or past [`completion::MAX_TOOL_CALLS`] is an
+    /// error, never a size to allocate.
+    fn call_index(&mut self, index: Option<u64>, id: Option<&str>) -> Result<usize, String> {
         let calls = &mut self.raw.tool_calls;
         let i = match index {
-            Some(i) => i as usize,
+            Some(i) => usize::try_from(i).unwrap_or(usize::MAX),
             None => match (id.filter(|s| !s.is_empty()), calls.last()) {
                 (Some(id), Some(last)) if last.id.as_deref() != Some(id) => calls.len(),
                 (_, Some(_)) => calls.len() - 1,
                 (_, None) => 0,
             },
         };
-        // Indices come from the server: grow only by what is needed, and never absurdly.
-        let i = i.min(calls.len().max(1).saturating_add(63));
+        if i >= completion::MAX_TOOL_CALLS {
+            return Err(match index {
+                Some(n) => format!(
+                    "the stream sent tool call index {n}; an answer may have at most {} calls",
+                    completion::MAX_TOOL_CALLS
+                ),
+                None => completion::too_many_calls(format!("more than {i}")),
+            });
+        }
         if calls.len() <= i {
             calls.resize_with(i + 1, RawToolCall::default);
         }
-        i
+        Ok(i)
     }
 
     fn emit(&mut self, pieces: &mut Vec<Piece>, out: &mut Vec<StreamEvent>) {
@@ -199,13 +224,16 @@ impl Assembler {
         }
     }
 
-    /// The answer so far as a response record (no JSON check), for errors.
-    pub fn partial(&self, served: &Served, ids: &mut dyn IdSource) -> ChatResponse {
+    /// The answer so far as a response record (no JSON check), for errors. Takes it: the
+    /// stream has ended (holding a big answer twice could exhaust the instance's memory).
+    fn take_partial(&mut self, served: &Served, ids: &mut dyn IdSource) -> ChatResponse {
         let opts = DecodeOptions {
-            json: JsonExpectation::None,
+            json: Expected::None,
             ..self.opts.clone()
         };
-        match answer::decode(self.raw.clone(), &opts, ids, served) {
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.malformed = None;
+        match answer::decode(raw, &opts, ids, served) {
             Ok(r) => r,
             Err(e) => e.partial.unwrap_or_else(|| unreachable_partial(served)),
         }
@@ -241,9 +269,10 @@ impl Assembler {
             );
             return Err(self.failure(e, served, ids));
         }
-        let result = answer::decode(self.raw.clone(), &self.opts, ids, served);
+        let had_native_calls = !self.raw.tool_calls.is_empty();
+        let result = answer::decode(std::mem::take(&mut self.raw), &self.opts, ids, served);
         let recovered = match &result {
-            Ok(r) if self.raw.tool_calls.is_empty() && !r.tool_calls.is_empty() => Some(r),
+            Ok(r) if !had_native_calls && !r.tool_calls.is_empty() => Some(r),
             _ => None,
         };
         match (recovered, &mut self.tool_text) {
@@ -272,9 +301,9 @@ impl Assembler {
         result
     }
 
-    /// Wraps a failure with what arrived so far.
-    pub fn failure(&self, error: Error, served: &Served, ids: &mut dyn IdSource) -> Error {
-        let partial = self.partial(served, ids);
+    /// Ends the stream with a failure carrying what arrived so far.
+    pub fn failure(&mut self, error: Error, served: &Served, ids: &mut dyn IdSource) -> Error {
+        let partial = self.take_partial(served, ids);
         Error {
             backend: Some(served.backend.to_string()),
             attempts: served.attempts,
@@ -308,14 +337,9 @@ fn unreachable_partial(served: &Served) -> ChatResponse {
     }
 }
 
-/// An error event after the 200: `data: {"error": {...}}` (vLLM) or a flat SGLang error.
-fn stream_error(data: &str, detail: Option<Value>) -> Error {
-    let status = detail
-        .as_ref()
-        .and_then(|d| d.get("code"))
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (400..600).contains(c));
+/// An error event after the 200: `data: {"error": {...}}` (vLLM) or a flat SGLang error;
+/// `status` is the HTTP status its `code` names, if any.
+fn stream_error(data: &str, status: Option<u16>) -> Error {
     let mut e =
         server_errors::from_status(status.unwrap_or(500), data.as_bytes(), None, "the stream");
     e.message = format!("the server failed mid-stream: {}", e.message);

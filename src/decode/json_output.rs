@@ -21,13 +21,23 @@ pub fn strip_fence(text: &str) -> &str {
     }
 }
 
-/// The JSON text in `content`, checked to parse; the error says why not.
-pub fn extract(content: &str) -> Result<(String, Value), String> {
+/// Answers longer than this are checked for JSON syntax only, not against the schema: the
+/// schema check needs the parsed tree, which can take ten times the text's memory.
+pub const MAX_SCHEMA_CHECKED: usize = 1 << 20;
+
+/// The JSON text in `content`, checked to parse; with it the parsed value when the text is
+/// at most [`MAX_SCHEMA_CHECKED`] bytes. The error says why it is not JSON.
+pub fn extract(content: &str) -> Result<(String, Option<Value>), String> {
     let body = strip_fence(content);
     if body.is_empty() {
         return Err("the answer is empty, not JSON".into());
     }
-    match serde_json::from_slice::<Value>(body.as_bytes()) {
+    let parsed = if body.len() <= MAX_SCHEMA_CHECKED {
+        serde_json::from_slice::<Value>(body.as_bytes()).map(Some)
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body.as_bytes()).map(|_| None)
+    };
+    match parsed {
         Ok(v) => Ok((body.to_string(), v)),
         Err(e) => Err(format!("the answer is not valid JSON ({e})")),
     }
@@ -141,12 +151,13 @@ fn bound(
     s: &serde_json::Map<String, Value>,
     key: &str,
     actual: usize,
-    ok: impl Fn(usize, usize) -> bool,
+    ok: impl Fn(u64, u64) -> bool,
     path: &str,
     unit: &str,
 ) -> Result<(), String> {
     match s.get(key).and_then(Value::as_u64) {
-        Some(n) if !ok(n as usize, actual) => {
+        // Compared as u64: a bound above 2^32 must not wrap on wasm32's 32-bit usize.
+        Some(n) if !ok(n, actual as u64) => {
             Err(format!("{path}: has {actual} {unit}, {key} is {n}"))
         }
         _ => Ok(()),

@@ -83,6 +83,15 @@ impl ThinkFilter {
             }
             return;
         }
+        // Whitespace before a possible `<think>`: held as is, without rescanning what is held
+        // (a server sending thousands of newline deltas must not cost quadratic time).
+        if self.state == State::Start
+            && !self.held.ends_with(|c: char| !c.is_whitespace())
+            && delta.trim_start().is_empty()
+        {
+            self.held.push_str(&delta);
+            return;
+        }
         let mut text = std::mem::take(&mut self.held);
         text.push_str(&delta);
         loop {

@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 
 /// Calls found in `content`, and the content with them removed (trimmed).
 /// `None` when no complete, acceptable call is found (the content then stays as it is).
+/// Content longer than this is not searched for calls written as text (a model's calls are
+/// small; a huge answer is text, and parsing it as JSON would cost memory it can exhaust).
+pub const MAX_SCANNED: usize = 1 << 20;
+
 pub fn recover(content: &str, names: &ToolNames) -> Option<(Vec<RawToolCall>, String)> {
     if !names.offered() {
         return None;

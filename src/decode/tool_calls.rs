@@ -2,7 +2,7 @@
 //! call into JSON object text — or keeping the call as invalid, never dropping it.
 
 use crate::types::{InvalidToolCall, ToolCall, ToolDefinition};
-use serde_json::Value;
+use crate::wire::bounded::{Kind, kind};
 
 /// The offered tools' names as the caller knows them and as they travel on the wire.
 #[derive(Clone, Debug, Default)]
@@ -121,21 +121,20 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Ok("{}".into());
     }
-    match serde_json::from_slice::<Value>(trimmed.as_bytes()) {
-        Ok(Value::Object(_)) => Ok(trimmed.to_string()),
-        Ok(Value::String(inner)) => {
-            match serde_json::from_slice::<Value>(inner.trim().as_bytes()) {
-                Ok(Value::Object(_)) => Ok(inner.trim().to_string()),
-                _ => Err(format!(
-                    "arguments are a JSON string, not an object: {}",
-                    preview(trimmed)
-                )),
-            }
-        }
-        Ok(Value::Null) => Err("arguments are null, not a JSON object".into()),
+    // The kind is told without building a tree: arguments can be as big as the answer.
+    match kind(trimmed) {
+        Ok(Kind::Object) => Ok(trimmed.to_string()),
+        Ok(Kind::String(inner)) => match kind(&inner) {
+            Ok(Kind::Object) => Ok(inner.trim().to_string()),
+            _ => Err(format!(
+                "arguments are a JSON string, not an object: {}",
+                preview(trimmed)
+            )),
+        },
+        Ok(Kind::Null) => Err("arguments are null, not a JSON object".into()),
         Ok(other) => Err(format!(
             "arguments are a JSON {}, not an object",
-            crate::decode::json_output::type_name(&other)
+            other.name()
         )),
         Err(parse_error) => repair_duplicated_tail(trimmed)
             .map(str::to_string)
@@ -152,12 +151,12 @@ pub fn arguments_object(text: &str) -> Result<String, String> {
 /// `{"a":1}` + `1}` or `{"a":1}{"a":1}`. Accept the leading object when what follows it is
 /// a repeat of its own tail.
 fn repair_duplicated_tail(text: &str) -> Option<&str> {
-    let mut values = serde_json::Deserializer::from_slice(text.as_bytes()).into_iter::<Value>();
+    let mut values = serde_json::Deserializer::from_slice(text.as_bytes()).into_iter::<Kind>();
     let first = values.next()?.ok()?;
     let end = values.byte_offset();
     let (head, rest) = text.split_at(end);
     let rest = rest.trim();
-    (first.is_object() && !rest.is_empty() && head.ends_with(rest)).then_some(head)
+    (first == Kind::Object && !rest.is_empty() && head.ends_with(rest)).then_some(head)
 }
 
 fn preview(text: &str) -> String {

@@ -3,14 +3,25 @@
 //! JSON) is held back from the deltas, so markup does not reach the caller as text when it
 //! will come back as calls. Held text that turns out not to be a call is released.
 
+//!
+//! Per-delta work is O(delta): nothing already seen is rescanned. Past
+//! `text_tools::MAX_SCANNED` bytes the answer is not searched for calls (see there), so the
+//! hold lets everything through from then on.
+
+use crate::decode::text_tools::MAX_SCANNED;
+
 /// Holds content back from deltas once it may be a text-format tool call, so markup does not
 /// reach the caller as text when it will come back as calls. Released if it was not a call.
 #[derive(Default)]
 pub struct ToolTextHold {
-    /// Content released so far.
+    /// Content released so far (kept only while the answer may still be searched for calls).
     pub released: String,
     /// Content held since the first possible call marker.
     pub held: String,
+    /// Some non-whitespace text was released.
+    shown_text: bool,
+    /// The answer grew past what is searched for calls: nothing is held any more.
+    passing: bool,
 }
 
 /// Markers that start a text-format call anywhere in the answer.
@@ -19,6 +30,16 @@ const MARKERS: [&str; 3] = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>"];
 impl ToolTextHold {
     /// Takes the next content delta; returns the part that may be shown now.
     pub fn push(&mut self, text: &str) -> String {
+        if self.passing {
+            return text.to_string();
+        }
+        if self.released.len() + self.held.len() + text.len() > MAX_SCANNED {
+            self.passing = true;
+            self.released = String::new();
+            let mut out = std::mem::take(&mut self.held);
+            out.push_str(text);
+            return out;
+        }
         if !self.held.is_empty() {
             self.held.push_str(text);
             return String::new();
@@ -27,7 +48,7 @@ impl ToolTextHold {
         candidate.push_str(text);
         // A bare JSON call (optionally fenced) is the whole answer: hold only when the answer
         // starts like one; a fence or brace later in an answer is the answer's own text.
-        let at_start = self.released.trim().is_empty();
+        let at_start = !self.shown_text;
         let body = candidate.trim_start();
         let starts_like_json = body.starts_with(['{', '['])
             || body.starts_with("```")
@@ -41,17 +62,12 @@ impl ToolTextHold {
                 .min()
                 .or_else(|| partial_marker(&candidate))
         };
-        match cut {
-            Some(i) => {
-                self.held = candidate.split_off(i);
-                self.released.push_str(&candidate);
-                candidate
-            }
-            None => {
-                self.released.push_str(&candidate);
-                candidate
-            }
+        if let Some(i) = cut {
+            self.held = candidate.split_off(i);
         }
+        self.shown_text |= !candidate.trim().is_empty();
+        self.released.push_str(&candidate);
+        candidate
     }
 }
 

@@ -4,7 +4,7 @@
 //! the mutable half, indexed by the same [`BackendId`].
 
 use crate::config::CooldownSettings;
-use crate::types::ModelInfo;
+use crate::types::{BackendKind, ModelInfo};
 
 /// A backend's position in the client's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,6 +24,8 @@ pub struct BackendState {
     picks_since_reading: u32,
     /// Models from `GET /models`.
     discovered: Option<Discovered>,
+    /// The server family of an `auto` backend, once its model list told it.
+    pub detected: Option<BackendKind>,
 }
 
 /// One `/metrics` reading.

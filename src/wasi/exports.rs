@@ -7,6 +7,7 @@ use crate::bindings::exports::aios::llm::llm_core::{
 };
 use crate::client;
 use crate::io::Wait;
+use crate::redact::{Redactor, StreamRedactor};
 use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ModelInfo, StreamEvent, ToolCall,
 };
@@ -22,8 +23,29 @@ impl Guest for Component {
     type ChatStream = ChatStream;
 }
 
-/// The `client` resource.
+/// The `client` resource. Every result leaves through [`Redactor`]: no configured key
+/// reaches the caller, whatever a server echoes.
 pub struct Client(client::Client<Wasi>);
+
+impl Client {
+    fn clean<T>(
+        &self,
+        result: Result<T, Error>,
+        redact: impl FnOnce(&Redactor, &mut T),
+    ) -> Result<T, Error> {
+        let r = self.0.redactor();
+        match result {
+            Ok(mut value) => {
+                redact(r, &mut value);
+                Ok(value)
+            }
+            Err(mut e) => {
+                r.error(&mut e);
+                Err(e)
+            }
+        }
+    }
+}
 
 impl GuestClient for Client {
     fn open(config: ClientConfig) -> Result<ClientHandle, Error> {
@@ -33,49 +55,84 @@ impl GuestClient for Client {
     }
 
     fn chat(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
-        self.0.chat(request)
+        self.clean(self.0.chat(request), Redactor::response)
     }
 
     fn chat_with_json_output(&self, request: ChatRequest) -> Result<String, Error> {
-        self.0.chat_with_json_output(request)
+        self.clean(self.0.chat_with_json_output(request), Redactor::text)
     }
 
     fn chat_with_tool_call_output(&self, request: ChatRequest) -> Result<Vec<ToolCall>, Error> {
-        self.0.chat_with_tool_call_output(request)
+        self.clean(self.0.chat_with_tool_call_output(request), |r, calls| {
+            calls.iter_mut().for_each(|c| r.tool_call(c));
+        })
     }
 
     fn chat_stream(&self, request: ChatRequest) -> Result<ChatStreamHandle, Error> {
-        let stream = self.0.chat_stream(request)?;
-        Ok(ChatStreamHandle::new(ChatStream(RefCell::new(stream))))
+        let stream = self.clean(self.0.chat_stream(request), |_, _| {})?;
+        Ok(ChatStreamHandle::new(ChatStream {
+            redactor: self.0.redactor().clone(),
+            inner: RefCell::new((stream, StreamRedactor::default())),
+        }))
     }
 
     fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {
-        self.0.list_models()
+        self.clean(self.0.list_models(), |_, _| {})
     }
 
     fn health(&self) -> Vec<BackendHealth> {
-        self.0.health()
+        let mut health = self.0.health();
+        health.iter_mut().for_each(|h| self.0.redactor().health(h));
+        health
     }
 }
 
 /// The `chat-stream` resource; dropping it drops the body and so cancels the request.
-pub struct ChatStream(RefCell<client::ChatStream<Wasi>>);
+pub struct ChatStream {
+    redactor: Redactor,
+    inner: RefCell<(client::ChatStream<Wasi>, StreamRedactor)>,
+}
+
+impl ChatStream {
+    fn next_clean(&self, wait: Wait) -> Result<Vec<StreamEvent>, Error> {
+        let (stream, held) = &mut *self.inner.borrow_mut();
+        loop {
+            match stream.next(wait) {
+                Ok(events) => {
+                    let ended = events.is_empty();
+                    let shown = held.events(&self.redactor, events);
+                    // `blocking-next` returns an empty list only at the end: when every
+                    // event was held back (a possible key's start), read on.
+                    if !shown.is_empty() || ended || wait == Wait::Poll {
+                        return Ok(shown);
+                    }
+                }
+                Err(mut e) => {
+                    // What was held back is in the partial response, redacted with it.
+                    held.flush(&self.redactor, &mut Vec::new());
+                    self.redactor.error(&mut e);
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
 
 impl GuestChatStream for ChatStream {
     fn subscribe(&self) -> Pollable {
-        let stream = self.0.borrow();
-        if stream.ready_now() {
+        let inner = self.inner.borrow();
+        if inner.0.ready_now() {
             monotonic_clock::subscribe_duration(0)
         } else {
-            stream.body().subscribe()
+            inner.0.body().subscribe()
         }
     }
 
     fn next(&self) -> Result<Vec<StreamEvent>, Error> {
-        self.0.borrow_mut().next(Wait::Poll)
+        self.next_clean(Wait::Poll)
     }
 
     fn blocking_next(&self) -> Result<Vec<StreamEvent>, Error> {
-        self.0.borrow_mut().next(Wait::Block)
+        self.next_clean(Wait::Block)
     }
 }

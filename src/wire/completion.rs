@@ -5,8 +5,8 @@
 use crate::decode::tool_calls::RawToolCall;
 use crate::errors;
 use crate::types::{Error, Usage};
+use crate::wire::bounded::{Bounded, ContentText, JsonText};
 use serde::Deserialize;
-use serde_json::Value;
 use std::borrow::Cow;
 
 /// What the server said, before decoding.
@@ -19,9 +19,21 @@ pub struct RawAnswer {
     pub tool_calls: Vec<RawToolCall>,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
+    /// Set when the answer broke a bound while being read (too many tool calls): it is
+    /// decoded as far as it goes and reported as `malformed-response` with that partial.
+    pub malformed: Option<String>,
 }
 
 // ---- wire shapes (only the fields we read; unknown ones are ignored) ----
+//
+// No `serde_json::Value` here: a parsed tree can take ten times its text, so a server could
+// make the guest allocate far more than `max-response-bytes`. Values passed on are kept as
+// text (`JsonText`), lists keep a bounded number of items (`Bounded`), and only the first
+// choice is read (one answer per request: `n` is never sent).
+
+/// The most tool calls one answer may carry; more is a malformed answer (the first ones are
+/// kept in the partial response).
+pub const MAX_TOOL_CALLS: usize = 128;
 
 /// A completion, or a stream chunk: one shape for both keeps the component small (each
 /// typed struct costs its own parser code).
@@ -32,36 +44,105 @@ pub(crate) struct WireCompletion<'a> {
     pub id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub model: Option<Cow<'a, str>>,
-    pub choices: Option<Vec<WireChoice>>,
+    #[serde(borrow)]
+    pub choices: Option<Bounded<WireChoice<'a>, 1>>,
     pub usage: Option<WireUsage>,
-    pub error: Option<Value>,
+    pub error: Option<WireError>,
     /// `"error"` on SGLang's flat error objects.
     #[serde(borrow)]
     pub object: Option<Cow<'a, str>>,
-    pub message: Option<Value>,
+    /// SGLang's flat errors carry the status here.
+    pub code: Option<JsonText>,
+}
+
+/// `error`: an object (`message`, `type`, `code`) or a bare string.
+pub(crate) enum WireError {
+    Object {
+        message: Option<JsonText>,
+        kind: Option<JsonText>,
+        code: Option<JsonText>,
+    },
+    Other(JsonText),
+}
+
+impl<'de> Deserialize<'de> for WireError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WireError, D::Error> {
+        // By hand, not `untagged`: serde buffers an untagged value as a tree first.
+        #[derive(Deserialize)]
+        struct Fields {
+            message: Option<JsonText>,
+            #[serde(rename = "type")]
+            kind: Option<JsonText>,
+            code: Option<JsonText>,
+        }
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        if raw.get().starts_with('{') {
+            let f: Fields = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+            return Ok(WireError::Object {
+                message: f.message,
+                kind: f.kind,
+                code: f.code,
+            });
+        }
+        let text: JsonText = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+        Ok(WireError::Other(text))
+    }
+}
+
+impl WireError {
+    /// The server's words.
+    pub(crate) fn message(&self) -> Option<&str> {
+        match self {
+            WireError::Object { message, .. } => message.as_ref().map(|m| m.0.as_str()),
+            WireError::Other(text) => Some(text.0.as_str()),
+        }
+    }
+
+    /// An HTTP status in `code`, if it is one.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match self {
+            WireError::Object { code, .. } => http_status(code.as_ref()),
+            WireError::Other(_) => None,
+        }
+    }
+}
+
+/// `code` as an HTTP error status (a number or a numeric string in 400..600).
+pub(crate) fn http_status(code: Option<&JsonText>) -> Option<u16> {
+    code?
+        .0
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (400..600).contains(c))
 }
 
 #[derive(Deserialize)]
-pub(crate) struct WireChoice {
-    pub index: Option<u32>,
+pub(crate) struct WireChoice<'a> {
+    pub index: Option<u64>,
     /// Non-streaming answers.
-    pub message: Option<WireMessage>,
+    #[serde(borrow)]
+    pub message: Option<WireMessage<'a>>,
     /// Stream chunks.
-    pub delta: Option<WireMessage>,
+    #[serde(borrow)]
+    pub delta: Option<WireMessage<'a>>,
     pub finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct WireMessage {
-    pub content: Option<Value>,
+pub(crate) struct WireMessage<'a> {
+    /// Borrowed when the server wrote it without escapes: a big delta is not copied here.
+    #[serde(borrow)]
+    pub content: Option<ContentText<'a>>,
     pub reasoning: Option<String>,
     pub reasoning_content: Option<String>,
-    pub tool_calls: Option<Vec<WireToolCall>>,
+    pub tool_calls: Option<Bounded<WireToolCall, MAX_TOOL_CALLS>>,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct WireToolCall {
-    pub index: Option<u32>,
+    /// Wide: a server may send any number; it is checked, never trusted as a size.
+    pub index: Option<u64>,
     pub id: Option<String>,
     pub function: Option<WireFunction>,
 }
@@ -69,13 +150,18 @@ pub(crate) struct WireToolCall {
 #[derive(Deserialize)]
 pub(crate) struct WireFunction {
     pub name: Option<String>,
-    /// `Some(Null)` for an explicit `null` (an invalid call), `None` when absent (no arguments).
+    /// `None` when absent (no arguments), `Some(None)` for an explicit `null` (an invalid
+    /// call, or an empty fragment mid-stream), else the text (a string's content, or any
+    /// other value's JSON text).
     #[serde(default, deserialize_with = "explicit_null")]
-    pub arguments: Option<Value>,
+    pub arguments: Option<Option<String>>,
 }
 
-fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+fn explicit_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    let text = JsonText::deserialize_keeping_null(d)?;
+    Ok(Some(text.map(|t| t.0)))
 }
 
 #[derive(Deserialize)]
@@ -84,7 +170,12 @@ pub(crate) struct WireUsage {
     completion_tokens: Option<u64>,
     total_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,
-    completion_tokens_details: Option<Value>,
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
 }
 
 impl WireUsage {
@@ -103,32 +194,9 @@ impl WireUsage {
                 .reasoning_tokens
                 .or(self
                     .completion_tokens_details
-                    .and_then(|d| d.get("reasoning_tokens").and_then(Value::as_u64)))
+                    .and_then(|d| d.reasoning_tokens))
                 .map(clamp),
         }
-    }
-}
-
-/// Text of a `content` that is a string, or a list of `{"type":"text","text":..}` parts.
-pub(crate) fn content_text(content: Option<Value>) -> Option<String> {
-    match content? {
-        Value::String(s) => Some(s),
-        Value::Null => None,
-        Value::Array(parts) => Some(
-            parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
-                .collect(),
-        ),
-        other => Some(other.to_string()),
-    }
-}
-
-/// The arguments' text: a string's content, or a non-string value serialized; `None` if absent.
-pub(crate) fn arguments_text(arguments: Option<Value>) -> Option<String> {
-    match arguments? {
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
     }
 }
 
@@ -155,13 +223,13 @@ pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
             "the server's answer is not a chat completion ({e})"
         ))
     })?;
-    let choice = completion.choices.and_then(|c| c.into_iter().next());
+    let choice = completion.choices.and_then(|c| c.items.into_iter().next());
     let Some(choice) = choice else {
-        let said = completion
-            .error
-            .map(|e| crate::wire::server_errors::server_message(e.to_string().as_bytes()));
-        let message = match said.and_then(|s| s.message) {
-            Some(m) => format!("the server answered 200 with an error: {m}"),
+        let message = match completion.error.as_ref().and_then(WireError::message) {
+            Some(m) => format!(
+                "the server answered 200 with an error: {}",
+                errors::truncate(m, 500)
+            ),
             None => "the server's answer has no choices".to_string(),
         };
         return Err(Error {
@@ -172,27 +240,38 @@ pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
     let message = choice
         .message
         .ok_or_else(|| Error::malformed("the server's answer has no message"))?;
+    let calls = message.tool_calls.unwrap_or_default();
+    let malformed = (calls.dropped > 0).then(|| too_many_calls(MAX_TOOL_CALLS + calls.dropped));
     Ok(RawAnswer {
         id: completion.id.map(Cow::into_owned),
         model: completion.model.map(Cow::into_owned),
-        content: content_text(message.content),
+        content: message.content.and_then(ContentText::into_string),
         reasoning: merge_reasoning(message.reasoning, message.reasoning_content),
-        tool_calls: message
-            .tool_calls
-            .unwrap_or_default()
+        tool_calls: calls
+            .items
             .into_iter()
             .map(|c| {
                 let f = c.function;
                 RawToolCall {
                     id: c.id,
                     name: f.as_ref().and_then(|f| f.name.clone()),
-                    arguments: arguments_text(f.and_then(|f| f.arguments)),
+                    arguments: f
+                        .and_then(|f| f.arguments)
+                        .map(|a| a.unwrap_or_else(|| "null".into())),
                 }
             })
             .collect(),
         finish_reason: choice.finish_reason,
         usage: completion.usage.map(WireUsage::into_usage),
+        malformed,
     })
+}
+
+/// The message for an answer with more tool calls than [`MAX_TOOL_CALLS`].
+pub(crate) fn too_many_calls(count: impl std::fmt::Display) -> String {
+    format!(
+        "the server sent {count} tool calls; an answer may have at most {MAX_TOOL_CALLS} (the first {MAX_TOOL_CALLS} are in the partial response)"
+    )
 }
 
 #[cfg(test)]
@@ -209,6 +288,8 @@ mod tests {
             (r#"{"error":{"message":"engine died"}}"#, "engine died"),
             (r#"{"choices":[{"finish_reason":"stop"}]}"#, "no message"),
             (r#"{"choices":"nope"}"#, "not a chat completion"),
+            (r#"{"error":"Unauthorized"}"#, "Unauthorized"),
+            (r#"{"error":{"message":{"nested":1}}}"#, r#"{"nested":1}"#),
         ] {
             let e = parse(body.as_bytes()).unwrap_err();
             assert_eq!(e.code, ErrorCode::MalformedResponse, "{body}");

@@ -59,7 +59,7 @@ pub fn constraint(
             BackendKind::Sglang => {
                 body.insert("regex".into(), re.clone().into());
             }
-            BackendKind::OpenaiCompatible => {
+            BackendKind::OpenaiCompatible | BackendKind::Auto => {
                 if has_tools {
                     return grammar_with_tools("a regex");
                 }
@@ -77,7 +77,7 @@ pub fn constraint(
                 let re = gbnf::regex_for_choice(choices).map_err(Error::invalid_request)?;
                 body.insert("regex".into(), re.into());
             }
-            BackendKind::OpenaiCompatible => {
+            BackendKind::OpenaiCompatible | BackendKind::Auto => {
                 if has_tools {
                     return grammar_with_tools("a choice list");
                 }
@@ -94,7 +94,7 @@ pub fn constraint(
             BackendKind::Sglang => {
                 body.insert("ebnf".into(), g.clone().into());
             }
-            BackendKind::OpenaiCompatible => {
+            BackendKind::OpenaiCompatible | BackendKind::Auto => {
                 if has_tools {
                     return grammar_with_tools("a grammar");
                 }

@@ -3,6 +3,7 @@
 //! (`server_errors`), model lists (`models`) and Prometheus load metrics (`metrics`). Each
 //! reads every server family's variant of its format; none decides what an answer means.
 
+pub mod bounded;
 pub mod completion;
 pub mod guided;
 pub mod metrics;

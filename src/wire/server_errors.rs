@@ -6,6 +6,8 @@
 
 use crate::errors::{kept_body, truncate};
 use crate::types::{Error, ErrorCode};
+use crate::wire::bounded::JsonText;
+use crate::wire::completion::WireError;
 
 /// What a server said in an error body.
 #[derive(Debug, Default, PartialEq)]
@@ -22,34 +24,40 @@ pub fn server_message(body: &[u8]) -> ServerMessage {
     if text.is_empty() {
         return ServerMessage::default();
     }
-    let Ok(serde_json::Value::Object(body)) =
-        serde_json::from_slice::<serde_json::Value>(text.as_bytes())
-    else {
+    /// The shapes' fields, read as text (never as a tree: an error body is the server's).
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: Option<WireError>,
+        message: Option<JsonText>,
+        detail: Option<JsonText>,
+        #[serde(rename = "type")]
+        kind: Option<JsonText>,
+    }
+    let text_of = |t: Option<JsonText>| t.map(|t| t.0).filter(|t| t != "null");
+    if !text.starts_with('{') {
+        return ServerMessage {
+            message: Some(first_line(text)),
+            kind: None,
+        };
+    }
+    let Ok(body) = serde_json::from_str::<Body>(text) else {
         return ServerMessage {
             message: Some(first_line(text)),
             kind: None,
         };
     };
-    let as_text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
-    };
-    match body.get("error") {
-        Some(serde_json::Value::Object(inner)) => ServerMessage {
-            message: inner.get("message").and_then(as_text),
-            kind: inner.get("type").and_then(as_text),
+    match body.error {
+        Some(WireError::Object { message, kind, .. }) => ServerMessage {
+            message: text_of(message),
+            kind: text_of(kind),
         },
-        Some(serde_json::Value::String(s)) => ServerMessage {
-            message: Some(s.clone()),
+        Some(WireError::Other(s)) if s.0 != "null" => ServerMessage {
+            message: Some(s.0),
             kind: None,
         },
         _ => ServerMessage {
-            message: body
-                .get("message")
-                .and_then(as_text)
-                .or_else(|| body.get("detail").and_then(as_text)),
-            kind: body.get("type").and_then(as_text),
+            message: text_of(body.message).or_else(|| text_of(body.detail)),
+            kind: text_of(body.kind),
         },
     }
 }

@@ -54,9 +54,14 @@ impl SseParser {
                 self.spill(&mut pending);
                 self.line.extend_from_slice(head);
                 let line = std::mem::take(&mut self.line);
-                self.line_done(&line, on_event);
-                self.line = line;
-                self.line.clear();
+                // A long event arrives in many chunks: its one data line becomes the event's
+                // data in place, never copied (a big body is held once, not twice).
+                if let Some(line) = self.adopt_data_line(line) {
+                    self.line_done(&line, on_event);
+                    self.line = line;
+                    self.line.clear();
+                    self.line.shrink_to(KEPT_CAPACITY);
+                }
             }
             bytes = &tail[1..];
             if tail[0] == b'\r' {
@@ -119,14 +124,35 @@ impl SseParser {
         // `event`, `id`, `retry` and unknown fields carry nothing the chat API uses.
     }
 
+    /// Makes `line` the event's data when it is the event's first `data:` line and valid
+    /// UTF-8; otherwise gives it back.
+    fn adopt_data_line(&mut self, mut line: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(value) = (!self.has_data).then(|| data_value(&line)).flatten() else {
+            return Some(line);
+        };
+        if std::str::from_utf8(value).is_err() {
+            return Some(line);
+        }
+        let prefix = line.len() - value.len();
+        line.drain(..prefix);
+        self.data = String::from_utf8(line).ok()?;
+        self.has_data = true;
+        None
+    }
+
     fn dispatch(&mut self, on_event: &mut impl FnMut(&str)) {
         if self.has_data {
             on_event(&self.data);
             self.data.clear();
+            self.data.shrink_to(KEPT_CAPACITY);
             self.has_data = false;
         }
     }
 }
+
+/// Buffers keep at most this much capacity between events: one huge event must not pin its
+/// size for the rest of the stream.
+const KEPT_CAPACITY: usize = 64 * 1024;
 
 /// The value of a `data:` line (`data` alone means empty data), or `None` for other lines.
 fn data_value(line: &[u8]) -> Option<&[u8]> {

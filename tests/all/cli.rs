@@ -240,17 +240,17 @@ async fn tools_and_output_constraints() {
             json!({"type": "json_schema", "json_schema": {"name": "city", "schema": {"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}, "strict": true}}),
         ),
         (
-            vec!["--regex", "[a-z]+"],
+            vec!["--backend", "vllm", "--regex", "[A-Za-z{}:\" ]+"],
             "structured_outputs",
-            json!({"regex": "[a-z]+"}),
+            json!({"regex": "[A-Za-z{}:\" ]+"}),
         ),
         (
-            vec!["--choice", "yes,no"],
+            vec!["--backend", "vllm", "--choice", r#"{"city": "Paris"},no"#],
             "structured_outputs",
-            json!({"choice": ["yes", "no"]}),
+            json!({"choice": [r#"{"city": "Paris"}"#, "no"]}),
         ),
         (
-            vec!["--grammar", grammar.to_str().unwrap()],
+            vec!["--backend", "vllm", "--grammar", grammar.to_str().unwrap()],
             "structured_outputs",
             json!({"grammar": "root ::= \"yes\""}),
         ),
@@ -265,9 +265,9 @@ async fn tools_and_output_constraints() {
             json!("root ::= \"yes\""),
         ),
         (
-            vec!["--backend", "openai", "--choice", "yes,no"],
+            vec!["--backend", "openai", "--choice", r#"{"city": "Paris"},no"#],
             "grammar",
-            json!("root ::= \"yes\" | \"no\""),
+            json!(r#"root ::= "{\"city\": \"Paris\"}" | "no""#),
         ),
     ];
     for (flags, field, value) in cases {
@@ -445,4 +445,43 @@ async fn config_files_drive_chat_and_the_health_table() {
         stderr(&o)
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aios_config_yaml_routes_each_model_to_its_server() {
+    let (qwen, qwen_url) = server().await;
+    let (llama, llama_url) = server().await;
+    qwen.on(CHAT, replies::text("from qwen"));
+    llama.on(CHAT, replies::text("from llama"));
+    let yaml = std::env::temp_dir().join(format!("aios-config-{}.yaml", std::process::id()));
+    std::fs::write(
+        &yaml,
+        format!(
+            "llms:\n  models:\n    - name: \"Qwen/Qwen2.5-7B-Instruct\"\n      backend: \"vllm\"\n      hostname: \"{qwen_url}\"\n    - name: \"meta-llama/Llama-3.1-8B-Instruct\"\n      backend: \"sglang\"\n      hostname: \"{llama_url}\"\n  router:\n    strategy: \"sequential\"\n"
+        ),
+    )
+    .unwrap();
+    let yaml_s = yaml.to_str().unwrap();
+    // No model: the file's first one.
+    let o = llm_core(&["chat", "--config", yaml_s, "default model"]).await;
+    assert_eq!(stdout(&o), "from qwen\n", "{}", stderr(&o));
+    assert_eq!(
+        qwen.last().json()["model"],
+        json!("Qwen/Qwen2.5-7B-Instruct")
+    );
+    let o = llm_core(&[
+        "chat",
+        "--config",
+        yaml_s,
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "hi",
+    ])
+    .await;
+    assert_eq!(stdout(&o), "from llama\n", "{}", stderr(&o));
+    assert_eq!(
+        (qwen.requests_to(CHAT).len(), llama.requests_to(CHAT).len()),
+        (1, 1)
+    );
+    std::fs::remove_file(&yaml).ok();
 }

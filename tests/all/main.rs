@@ -8,6 +8,7 @@
 
 mod chat;
 mod cli;
+mod hostile;
 mod limits;
 mod live;
 mod routing;

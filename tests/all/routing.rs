@@ -399,36 +399,6 @@ async fn recovery_after_cooldown_can_be_confirmed_with_health() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_aios_config_yaml_loads_and_routes() {
-    let (qwen, llama) = (ReplayServer::start().await, ReplayServer::start().await);
-    qwen.on(CHAT, ok_reply());
-    llama.on(CHAT, ok_reply());
-    let yaml = format!(
-        "llms:\n  models:\n    - name: \"Qwen/Qwen2.5-7B-Instruct\"\n      backend: \"vllm\"\n      hostname: \"{}\"\n    - name: \"meta-llama/Llama-3.1-8B-Instruct\"\n      backend: \"sglang\"\n      hostname: \"{}\"\n  router:\n    strategy: \"sequential\"\n",
-        qwen.base_url(),
-        llama.base_url()
-    );
-    let path = std::env::temp_dir().join(format!("aios-config-{}.yaml", std::process::id()));
-    std::fs::write(&path, yaml).unwrap();
-    let config = llm_core_host::config_file::load(&path).unwrap();
-    std::fs::remove_file(&path).ok();
-    let client = core().client(config).await.unwrap();
-    client
-        .chat(ChatRequest::user("default model"))
-        .await
-        .unwrap();
-    let mut r = ChatRequest::user("hi");
-    r.model = Some("meta-llama/Llama-3.1-8B-Instruct".into());
-    client.chat(r).await.unwrap();
-    assert_eq!(qwen.requests_to(CHAT).len(), 1);
-    assert_eq!(
-        qwen.last().json()["model"],
-        serde_json::json!("Qwen/Qwen2.5-7B-Instruct")
-    );
-    assert_eq!(llama.requests_to(CHAT).len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn a_backend_that_cannot_express_the_request_is_left_out() {
     let (llama, vllm) = (ReplayServer::start().await, ReplayServer::start().await);
     llama.on(CHAT, ok_reply());

@@ -343,7 +343,8 @@ async fn constraint_fields(kind: BackendKind, legacy: bool, format: ResponseForm
     let client = core().client(cfg).await.unwrap();
     let mut r = ask("x");
     r.response_format = Some(format);
-    client.chat(r).await.unwrap();
+    // Only the request matters here; the reply "a" fails the client-side check of some.
+    let _ = client.chat(r).await;
     let mut body = server.last().json();
     let fields = body.as_object_mut().unwrap();
     fields.remove("model");

@@ -298,3 +298,40 @@ fn every_byte_split_gives_the_same_final_response() {
         );
     }
 }
+
+#[test]
+fn server_chosen_tool_call_indices_and_counts_are_bounded() {
+    // A huge index is an error with the partial, never a size to allocate.
+    let body = sse(&[
+        r#"{"choices":[{"index":0,"delta":{"content":"before"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":4000000000,"id":"x","function":{"name":"get_weather","arguments":"{}"}}]}}]}"#,
+        "[DONE]",
+    ]);
+    let (_, result) = run(&tools_request(), &body, &[]);
+    let e = result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::MalformedResponse);
+    assert!(e.message.contains("index 4000000000"), "{}", e.message);
+    assert_eq!(e.partial.unwrap().content.as_deref(), Some("before"));
+
+    // More calls in one delta than an answer may have.
+    let many = vec![r#"{"index":0}"#; completion::MAX_TOOL_CALLS + 5].join(",");
+    let chunk = format!(r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{many}]}}}}]}}"#);
+    let (_, result) = run(&tools_request(), &sse(&[&chunk, "[DONE]"]), &[]);
+    let e = result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::MalformedResponse);
+    assert!(e.message.contains("133 tool calls"), "{}", e.message);
+}
+
+#[test]
+fn whitespace_deltas_before_a_think_tag_are_held_once() {
+    let mut chunks = vec![r#"{"choices":[{"index":0,"delta":{"content":"\n"}}]}"#; 20_000];
+    chunks.push(r#"{"choices":[{"index":0,"delta":{"content":"<think>r</think>"}}]}"#);
+    chunks.push(r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}"#);
+    let (events, result) = run(&request(vec![user("x")]), &sse(&chunks), &[]);
+    let r = result.unwrap();
+    assert_eq!(
+        (r.reasoning.as_deref(), r.content.as_deref()),
+        (Some("r"), Some("a"))
+    );
+    assert_eq!(content(&events), "a");
+}

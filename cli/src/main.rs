@@ -1,10 +1,14 @@
 //! `llm-core`: chat with vLLM, SGLang or any OpenAI-compatible server through the
-//! aios-llm-core component.
+//! aios-llm-core component. Arguments and output here; the config-file formats in
+//! `config_file`, the JSON renderings in `json`.
+
+mod config_file;
+mod json;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use llm_core_host::types::*;
-use llm_core_host::{HostOptions, LlmCore, json};
+use llm_core_host::{HostOptions, LlmCore};
 use serde_json::Value;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -39,10 +43,14 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Kind {
+    /// Detect the family from the server's model list (`owned_by`) before the first chat.
+    Auto,
+    /// vLLM (`vllm serve`).
     Vllm,
+    /// SGLang.
     Sglang,
     /// Any OpenAI-compatible server (llama.cpp's llama-server, ...).
-    #[value(alias = "openai-compatible")]
+    #[value(alias = "openai-compatible", alias = "llama.cpp", alias = "llamacpp")]
     Openai,
 }
 
@@ -56,7 +64,7 @@ struct Target {
     #[arg(long, value_name = "FILE", conflicts_with = "base_urls")]
     config: Option<PathBuf>,
     /// Server family of the --base-url backends.
-    #[arg(long, value_enum, default_value = "vllm")]
+    #[arg(long, value_enum, default_value = "auto")]
     backend: Kind,
     /// API key for the --base-url backends (never printed).
     #[arg(long, env = "LLM_CORE_API_KEY", hide_env_values = true)]
@@ -244,7 +252,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
 
 fn client_config(t: &Target) -> Result<ClientConfig, Error> {
     if let Some(path) = &t.config {
-        let mut config = llm_core_host::config_file::load(path)?;
+        let mut config = config_file::load(path)?;
         if t.timeout_ms.is_some() {
             config.timeouts.total_ms = t.timeout_ms;
         }
@@ -257,6 +265,7 @@ fn client_config(t: &Target) -> Result<ClientConfig, Error> {
         );
     }
     let kind = match t.backend {
+        Kind::Auto => BackendKind::Auto,
         Kind::Vllm => BackendKind::Vllm,
         Kind::Sglang => BackendKind::Sglang,
         Kind::Openai => BackendKind::OpenaiCompatible,

@@ -8,14 +8,14 @@
 //! total-ms = 120000
 //! [[backends]]
 //! name = "gpu-a"
-//! kind = "vllm"                     # vllm | sglang | openai-compatible
+//! kind = "vllm"                     # auto | vllm | sglang | openai-compatible
 //! base-url = "http://gpu-a:8000/v1"
 //! api-key-env = "GPU_A_KEY"         # the key is read from this environment variable
 //! models = ["Qwen/Qwen3-8B"]
 //! weight = 2
 //! ```
 
-use crate::types::*;
+use llm_core_host::types::*;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -112,13 +112,14 @@ struct FileCooldown {
 
 pub fn backend_kind(name: &str) -> Result<BackendKind, Error> {
     match name {
+        "auto" => Ok(BackendKind::Auto),
         "vllm" => Ok(BackendKind::Vllm),
         "sglang" => Ok(BackendKind::Sglang),
         "openai-compatible" | "openai" | "llamacpp" | "llama.cpp" => {
             Ok(BackendKind::OpenaiCompatible)
         }
         other => Err(invalid(format!(
-            "unknown backend kind `{other}` (vllm, sglang or openai-compatible)"
+            "unknown backend kind `{other}` (auto, vllm, sglang or openai-compatible)"
         ))),
     }
 }

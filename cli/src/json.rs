@@ -1,7 +1,7 @@
 //! JSON renderings of the records, as the CLI prints them, and readers for the JSON inputs
 //! it takes (OpenAI-shaped messages and tools).
 
-use crate::types::*;
+use llm_core_host::types::*;
 use serde_json::{Map, Value, json};
 
 /// `{"id","content","reasoning","tool_calls":[{"id","name","arguments"}],...}`; arguments
