@@ -80,6 +80,8 @@ pub struct RetrySettings {
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
     pub max_retry_after_ms: u64,
+    /// Continue a stream on another backend when its backend fails mid-way.
+    pub resume_streams: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +200,7 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
         initial_backoff_ms: u64::from(r.initial_backoff_ms.unwrap_or(500)),
         max_backoff_ms: u64::from(r.max_backoff_ms.unwrap_or(8_000)),
         max_retry_after_ms: u64::from(r.max_retry_after_ms.unwrap_or(60_000)),
+        resume_streams: r.resume_streams.unwrap_or(true),
     };
     if retry.max_attempts > 100 {
         return Err(Error::invalid_config("retry.max-attempts is over 100"));

@@ -41,6 +41,9 @@ impl types::ChatRequest {
             extra_body: None,
             timeout_ms: None,
             routing_ticket: None,
+            request_id: None,
+            priority: None,
+            continue_from: None,
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Request<'a> {
     pub authorization: Option<&'a str>,
     /// `Accept` header value.
     pub accept: &'a str,
+    /// `X-Request-Id` header value (chat calls).
+    pub request_id: Option<&'a str>,
     /// JSON body (sent with `content-type: application/json`), for POST.
     pub body: Option<&'a [u8]>,
 }

@@ -172,6 +172,11 @@ impl StreamRedactor {
         out
     }
 
+    /// The content and reasoning tails held back now.
+    pub fn held(&self) -> (&str, &str) {
+        (&self.content, &self.reasoning)
+    }
+
     /// Releases what is held (the stream failed or ended).
     pub fn flush(&mut self, r: &Redactor, out: &mut Vec<StreamEvent>) {
         for (held, reasoning) in [(&mut self.reasoning, true), (&mut self.content, false)] {
@@ -268,6 +273,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             backend: "b".into(),
+            earlier_backends: vec![],
             attempts: 1,
         };
         let out = s.events(

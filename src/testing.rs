@@ -11,6 +11,7 @@ pub const SERVED: Served = Served {
     backend: "b",
     requested_model: "m",
     attempts: 1,
+    earlier: &[],
 };
 
 /// A backend named `b` of `kind` at `http://127.0.0.1:8000/v1`.
@@ -82,6 +83,7 @@ pub fn client_config(backends: Vec<BackendConfig>) -> ClientConfig {
             initial_backoff_ms: None,
             max_backoff_ms: None,
             max_retry_after_ms: None,
+            resume_streams: None,
         },
         routing: None,
         cooldown: CooldownPolicy {

@@ -105,6 +105,7 @@ impl Native {
             backend: "native",
             requested_model: "m",
             attempts: 1,
+            earlier: &[],
         };
         let r = decode(
             raw,
@@ -140,6 +141,7 @@ impl Native {
             backend: "native",
             requested_model: "m",
             attempts: 1,
+            earlier: &[],
         };
         assembler
             .finish(

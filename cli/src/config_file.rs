@@ -100,6 +100,7 @@ struct FileRetry {
     initial_backoff_ms: Option<u32>,
     max_backoff_ms: Option<u32>,
     max_retry_after_ms: Option<u32>,
+    resume_streams: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +190,7 @@ pub fn from_toml(text: &str) -> Result<ClientConfig, Error> {
             initial_backoff_ms: file.retry.initial_backoff_ms,
             max_backoff_ms: file.retry.max_backoff_ms,
             max_retry_after_ms: file.retry.max_retry_after_ms,
+            resume_streams: file.retry.resume_streams,
         },
         routing: file.routing.as_deref().map(routing_strategy).transpose()?,
         cooldown: CooldownPolicy {

@@ -27,22 +27,6 @@ impl ErrorCode {
     }
 }
 
-impl Error {
-    /// An error with only a code and a message (for host-side failures, and for embedders'
-    /// own checks before a call).
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error {
-            code,
-            message: message.into(),
-            status: None,
-            body: None,
-            backend: None,
-            attempts: 0,
-            partial: None,
-        }
-    }
-}
-
 /// A wasmtime failure: a trap or resource limit inside the component, or a host fault.
 pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     let text = format!("{e:?}");

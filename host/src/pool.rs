@@ -7,7 +7,8 @@ use crate::errors;
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
 use crate::types::{
-    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall,
+    BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, Error, ErrorCode,
+    ModelInfo, ToolCall,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -391,15 +392,33 @@ impl Client {
     /// A streamed chat: a `futures::Stream` of events ending with `StreamEvent::Done`.
     pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let request = self.ticketed(request);
+        self.start_stream(StreamStart::Chat(request)).await
+    }
+
+    /// Continues a suspended generation ([`ChatStream::suspend`]) on any backend that
+    /// serves its model: the stream yields only the continuation, and its `Done` record is
+    /// the whole answer.
+    pub async fn resume(&self, mut checkpoint: Checkpoint) -> Result<ChatStream, Error> {
+        checkpoint.request = self.ticketed(checkpoint.request);
+        self.start_stream(StreamStart::Resume(checkpoint)).await
+    }
+
+    async fn start_stream(&self, start: StreamStart) -> Result<ChatStream, Error> {
         let mut lease = self.lease().await?;
         let started = {
             let i = lease.get();
             i.refuel();
-            i.plugin
-                .aios_llm_llm_core()
-                .client()
-                .call_chat_stream(&mut i.store, i.client, &request)
-                .await
+            let client = i.plugin.aios_llm_llm_core().client();
+            match &start {
+                StreamStart::Chat(request) => {
+                    client
+                        .call_chat_stream(&mut i.store, i.client, request)
+                        .await
+                }
+                StreamStart::Resume(checkpoint) => {
+                    client.call_resume(&mut i.store, i.client, checkpoint).await
+                }
+            }
         };
         match started {
             Ok(Ok(handle)) => Ok(ChatStream::new(lease, handle)),
@@ -435,4 +454,10 @@ impl Client {
         })
         .await
     }
+}
+
+/// How a stream begins: a new chat, or a suspended one continued.
+enum StreamStart {
+    Chat(ChatRequest),
+    Resume(Checkpoint),
 }

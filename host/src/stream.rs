@@ -1,11 +1,11 @@
 //! A streamed chat as a `futures::Stream`. The stream owns its instance until the end, so
 //! concurrent streams use different instances; it pulls from the component only when polled
 //! (backpressure: a slow consumer leaves bytes in the socket, not in host memory). Dropping
-//! it early drops the instance, which cancels the HTTP request.
+//! it early cancels the request (see its `Drop`).
 
 use crate::errors;
 use crate::pool::Lease;
-use crate::types::{ChatResponse, Error, StreamEvent};
+use crate::types::{ChatResponse, Checkpoint, Error, StreamEvent};
 use futures::Stream;
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -92,6 +92,58 @@ impl ChatStream {
         })
     }
 
+    /// Stops the generation (the request is cancelled) and returns a checkpoint of what this
+    /// stream has yielded: pass it to [`crate::Client::resume`], here or in another process
+    /// (it is plain data). Events the component had delivered but this stream had not yet
+    /// yielded are left out of it, so the resumed stream generates them again: nothing the
+    /// caller saw is repeated, nothing is lost.
+    pub async fn suspend(mut self) -> Result<Checkpoint, Error> {
+        let mut state = match self.state.take() {
+            Some(state) if self.pending.is_none() => state,
+            _ => {
+                return Err(Error::new(
+                    crate::types::ErrorCode::InvalidRequest,
+                    "the stream has ended or is being polled",
+                ));
+            }
+        };
+        let Some(lease) = state.lease.as_mut() else {
+            return Err(Error::new(
+                crate::types::ErrorCode::InvalidRequest,
+                "the stream has ended: nothing to suspend",
+            ));
+        };
+        let instance = lease.get();
+        instance.refuel();
+        let result = instance
+            .plugin
+            .aios_llm_llm_core()
+            .chat_stream()
+            .call_suspend(&mut instance.store, state.handle)
+            .await;
+        let mut checkpoint = match result {
+            Ok(c) => c,
+            Err(trap) => {
+                state.lease = None;
+                return Err(errors::internal("suspend", trap));
+            }
+        };
+        finish(&mut state).await;
+        // Undo what the caller has not taken yet (newest last).
+        let generated = &mut checkpoint.generated;
+        for event in state.ready.iter().rev() {
+            let (text, delta) = match event {
+                StreamEvent::Content(t) => (&mut generated.content, t),
+                StreamEvent::Reasoning(t) => (&mut generated.reasoning, t),
+                _ => continue,
+            };
+            if let Some(kept) = text.strip_suffix(delta.as_str()) {
+                text.truncate(kept.len());
+            }
+        }
+        Ok(checkpoint)
+    }
+
     /// Drains the stream and returns the final response (the `Done` event's record).
     pub async fn collect_response(mut self) -> Result<ChatResponse, Error> {
         use futures::StreamExt;
@@ -170,6 +222,24 @@ async fn finish(state: &mut State) {
             .is_ok()
         {
             lease.release();
+        }
+    }
+}
+
+/// Dropped before its end, a stream cancels its request: the component's stream resource is
+/// dropped in the background (it closes the connection and, for SGLang, posts
+/// `/abort_request`), then the instance goes back to the pool. Outside a tokio runtime the
+/// instance is discarded instead, which closes the connection too.
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        let Some(mut state) = self.state.take() else {
+            return;
+        };
+        if state.lease.is_none() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { finish(&mut state).await });
         }
     }
 }

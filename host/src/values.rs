@@ -23,6 +23,7 @@ impl Default for RetryPolicy {
             initial_backoff_ms: None,
             max_backoff_ms: None,
             max_retry_after_ms: None,
+            resume_streams: None,
         }
     }
 }
@@ -33,23 +34,6 @@ impl Default for CooldownPolicy {
             base_ms: None,
             max_ms: None,
             probe_health: None,
-        }
-    }
-}
-
-impl Default for Sampling {
-    fn default() -> Self {
-        Sampling {
-            temperature: None,
-            top_p: None,
-            top_k: None,
-            min_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            seed: None,
-            presence_penalty: None,
-            frequency_penalty: None,
-            repetition_penalty: None,
         }
     }
 }
@@ -90,86 +74,9 @@ impl ClientConfig {
     }
 }
 
-impl Message {
-    pub fn new(role: Role, content: impl Into<String>) -> Message {
-        Message {
-            role,
-            content: Some(content.into()),
-            name: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }
-    }
-
-    pub fn system(content: impl Into<String>) -> Message {
-        Message::new(Role::System, content)
-    }
-
-    pub fn user(content: impl Into<String>) -> Message {
-        Message::new(Role::User, content)
-    }
-
-    pub fn assistant(content: impl Into<String>) -> Message {
-        Message::new(Role::Assistant, content)
-    }
-
-    /// The assistant turn that made these calls (to send back with the results).
-    pub fn assistant_calls(calls: Vec<ToolCall>) -> Message {
-        Message {
-            role: Role::Assistant,
-            content: None,
-            name: None,
-            tool_calls: calls,
-            tool_call_id: None,
-        }
-    }
-
-    /// A tool's result for the call `call_id`.
-    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Message {
-        Message {
-            role: Role::Tool,
-            content: Some(content.into()),
-            name: None,
-            tool_calls: Vec::new(),
-            tool_call_id: Some(call_id.into()),
-        }
-    }
-}
-
-impl ChatRequest {
-    pub fn new(messages: Vec<Message>) -> ChatRequest {
-        ChatRequest {
-            messages,
-            model: None,
-            sampling: Sampling::default(),
-            tools: Vec::new(),
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            recover_tool_calls: None,
-            split_reasoning: None,
-            extra_body: None,
-            timeout_ms: None,
-            routing_ticket: None,
-        }
-    }
-
-    /// A one-message conversation.
-    pub fn user(text: impl Into<String>) -> ChatRequest {
-        ChatRequest::new(vec![Message::user(text)])
-    }
-}
-
-impl ToolDefinition {
-    pub fn new(
-        name: impl Into<String>,
-        description: impl Into<String>,
-        parameters: serde_json::Value,
-    ) -> ToolDefinition {
-        ToolDefinition {
-            name: name.into(),
-            description: Some(description.into()),
-            parameters: Some(parameters.to_string()),
-        }
-    }
+/// The request and error constructors, shared with the component (`src/defaults.rs`), so a
+/// field added to the WIT is defaulted in one place.
+mod shared {
+    use crate::types;
+    include!("../../src/defaults.rs");
 }

@@ -7,7 +7,7 @@ use crate::config::Backend;
 use crate::errors::MAX_ERROR_BODY;
 use crate::io::{self, Deadline, Incoming, Io, Method, PhaseTimeouts, Request};
 use crate::routing::{BackendId, retry};
-use crate::types::{ChatRequest, Error};
+use crate::types::{BackendKind, ChatRequest, Error};
 use crate::wire::{request, server_errors};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -30,10 +30,23 @@ pub(super) enum Mode {
 /// A 2xx answer from one attempt, with what it was for.
 pub(super) struct Answer<'a, R> {
     pub backend: &'a Backend,
+    pub backend_id: BackendId,
+    /// The family the request was built for (`auto` resolved).
+    pub kind: BackendKind,
     pub response: R,
     pub model: &'a str,
     pub attempts: u32,
     pub deadline: Deadline,
+    /// The call's request id (sent as `X-Request-Id`, `request_id`, `rid`).
+    pub request_id: &'a str,
+}
+
+pub(super) use crate::wire::request::CallIds;
+
+/// A 400 that names `priority`: the server does not schedule by priority (vLLM without
+/// `--scheduling-policy priority` says "Priority scheduling is not enabled").
+fn refuses_priority(f: &Failure) -> bool {
+    f.error.status == Some(400) && f.error.message.to_ascii_lowercase().contains("priority")
 }
 
 /// A failed attempt and what the server said about retrying.
@@ -66,7 +79,17 @@ impl<I: Io> Client<I> {
         let deadline = self.call_deadline(req);
         let (model, eligible) = self.route_model(req.model.as_deref(), deadline)?;
         self.detect_kinds(&eligible, deadline);
-        let bodies = self.bodies(req, &model, &eligible, mode)?;
+        let request_id = match &req.request_id {
+            Some(id) => id.clone(),
+            None => format!("llmcore-{:016x}", self.state().rng.next_u64()),
+        };
+        let call = CallIds {
+            request_id: &request_id,
+            model: &model,
+            stream: mode == Mode::Stream,
+            send_priority: true,
+        };
+        let bodies = self.bodies(req, &call, &eligible)?;
         let capable: Vec<BackendId> = bodies.iter().map(|(b, _)| *b).collect();
         let accept = match mode {
             Mode::Whole => "application/json",
@@ -78,20 +101,36 @@ impl<I: Io> Client<I> {
                 .find(|(x, _)| *x == b)
                 .map_or(&[][..], |(_, body)| body.as_slice());
             let backend = self.backend(b);
-            let response = self.exchange(
-                backend,
-                Some(body),
-                "/chat/completions",
-                accept,
-                self.timeouts(),
-                deadline,
-            )?;
+            let send = |body: &[u8]| {
+                self.exchange(
+                    backend,
+                    Some(body),
+                    "/chat/completions",
+                    accept,
+                    Some(&request_id),
+                    self.timeouts(),
+                    deadline,
+                )
+            };
+            let response = match send(body) {
+                Err(f) if req.priority.is_some() && refuses_priority(&f) => {
+                    // Remembered, and sent again at once without it (same attempt).
+                    self.state().backends[b.0].refuses_priority = true;
+                    let resolved = self.resolved_backend(b);
+                    let body = request::chat_body_with(req, &resolved, &call.without_priority())?;
+                    send(&body)?
+                }
+                other => other?,
+            };
             read(Answer {
                 backend,
+                backend_id: b,
+                kind: self.resolved_backend(b).kind,
                 response,
                 model: &model,
                 attempts,
                 deadline,
+                request_id: &request_id,
             })
         })
     }
@@ -103,20 +142,30 @@ impl<I: Io> Client<I> {
     fn bodies(
         &self,
         req: &ChatRequest,
-        model: &str,
+        call: &CallIds<'_>,
         eligible: &[BackendId],
-        mode: Mode,
     ) -> Result<Bodies, Error> {
         let mut bodies: Bodies = Vec::with_capacity(eligible.len());
         let mut refusal = None;
+        let dialect = |b: BackendId| {
+            let refuses = self.state().backends[b.0].refuses_priority;
+            (self.resolved_backend(b).dialect(), refuses)
+        };
         for &b in eligible {
             let backend = self.resolved_backend(b);
             let same_dialect = bodies
                 .iter()
-                .find(|(other, _)| self.resolved_backend(*other).dialect() == backend.dialect());
+                .find(|(other, _)| dialect(*other) == dialect(b));
             let built = match same_dialect {
                 Some((_, body)) => Ok(Rc::clone(body)),
-                None => request::chat_body(req, model, &backend, mode == Mode::Stream).map(Rc::new),
+                None => {
+                    let call = if self.state().backends[b.0].refuses_priority {
+                        call.without_priority()
+                    } else {
+                        *call
+                    };
+                    request::chat_body_with(req, &backend, &call).map(Rc::new)
+                }
             };
             match built {
                 Ok(body) => bodies.push((b, body)),
@@ -143,12 +192,14 @@ impl<I: Io> Client<I> {
 
     /// Sends to an OpenAI endpoint (`/v1/...`); a non-2xx answer becomes a `Failure` with
     /// the server's body, message and retry hints.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn exchange(
         &self,
         backend: &Backend,
         body: Option<&[u8]>,
         endpoint: &str,
         accept: &str,
+        request_id: Option<&str>,
         timeouts: PhaseTimeouts,
         deadline: Deadline,
     ) -> Result<I::Incoming, Failure> {
@@ -163,6 +214,7 @@ impl<I: Io> Client<I> {
             path: backend.base.api_path(endpoint),
             authorization: Some(&authorization),
             accept,
+            request_id,
             body,
         };
         let mut response = self.io().send(&req, timeouts, deadline)?;

@@ -154,6 +154,7 @@ impl<I: Io> Client<I> {
                 None,
                 "/models",
                 "application/json",
+                None,
                 self.timeouts().capped(PROBE_MS),
                 deadline,
             )

@@ -103,6 +103,8 @@ pub struct Sent {
     /// `scheme://authority` + path.
     pub url: String,
     pub body: Option<serde_json::Value>,
+    /// The `X-Request-Id` header.
+    pub request_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -172,6 +174,7 @@ impl Io for FakeIo {
             method: request.method,
             url: url.clone(),
             body: request.body.and_then(|b| serde_json::from_slice(b).ok()),
+            request_id: request.request_id.map(str::to_string),
         });
         let reply = world
             .queued

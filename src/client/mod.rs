@@ -23,13 +23,14 @@ pub use stream::ChatStream;
 
 use crate::config::{self, Backend, Settings};
 use crate::decode::answer::{self, DecodeOptions, Served};
+use crate::decode::resume;
 use crate::decode::tool_calls::IdSource;
 use crate::io::{self, Deadline, Io, PhaseTimeouts};
 use crate::redact::Redactor;
 use crate::routing::{BackendId, BackendState, Rng, Router};
 use crate::types::{
-    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo,
-    ResponseFormat, ToolCall,
+    BackendHealth, BackendKind, ChatRequest, ChatResponse, Checkpoint, ClientConfig, Error,
+    ErrorCode, ModelInfo, ResponseFormat, ToolCall,
 };
 use crate::wire::completion;
 use calls::Mode;
@@ -122,14 +123,21 @@ impl<I: Io> Client<I> {
     pub fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
         let opts = DecodeOptions::for_request(&req);
         let max = self.settings().max_response_bytes;
+        let from = req.continue_from.as_ref();
         self.post(&req, Mode::Whole, |mut answer| {
             let bytes = io::read_all(&mut answer.response, max, answer.deadline)?;
-            let raw = completion::parse(&bytes)?;
+            let mut raw = completion::parse(&bytes)?;
             drop(bytes); // the answer is held once from here on
+            if let Some(from) = from {
+                // llama.cpp's whole answers repeat the prefilled text.
+                let repeats = answer.kind == BackendKind::OpenaiCompatible;
+                resume::continue_raw(&mut raw, from, repeats);
+            }
             let served = Served {
                 backend: &answer.backend.name,
                 requested_model: answer.model,
-                attempts: answer.attempts,
+                attempts: from.map_or(0, |f| f.attempts) + answer.attempts,
+                earlier: from.map_or(&[][..], |f| &f.backends),
             };
             Ok(answer::decode(
                 raw,
@@ -189,8 +197,15 @@ impl<I: Io> Client<I> {
         let opts = DecodeOptions::for_request(&req);
         self.post(&req, Mode::Stream, |answer| {
             let seed = self.state().rng.next_u64();
-            ChatStream::start(self.clone(), answer, opts.clone(), seed)
+            ChatStream::start(self.clone(), &req, answer, opts.clone(), seed)
         })
+    }
+
+    /// Continues a suspended generation on any backend that serves its model.
+    pub fn resume(&self, checkpoint: Checkpoint) -> Result<ChatStream<I>, Error> {
+        let mut req = checkpoint.request;
+        req.continue_from = Some(checkpoint.generated);
+        self.chat_stream(req)
     }
 
     /// Models of every backend (configured, or fresh from `GET /models`); fails only when

@@ -31,6 +31,7 @@ impl<I: Io> Client<I> {
             path: backend.base.server_path(endpoint),
             authorization: Some(&authorization),
             accept: "*/*",
+            request_id: None,
             body: None,
         };
         let named = |e: Error| Error {

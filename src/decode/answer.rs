@@ -59,6 +59,8 @@ pub struct Served<'a> {
     pub backend: &'a str,
     pub requested_model: &'a str,
     pub attempts: u32,
+    /// Backends that produced earlier parts of a resumed answer.
+    pub earlier: &'a [String],
 }
 
 /// Turns what the server said into the response record. Fails only when JSON was asked for
@@ -123,6 +125,7 @@ pub fn decode(
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| served.requested_model.to_string()),
         backend: served.backend.to_string(),
+        earlier_backends: served.earlier.to_vec(),
         attempts: served.attempts,
     };
     if let Some(why) = raw.malformed {

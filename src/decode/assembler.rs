@@ -5,11 +5,15 @@
 
 use crate::decode::answer::{self, DecodeOptions, Expected, Served};
 use crate::decode::reasoning::{Piece, ThinkFilter};
+use crate::decode::resume;
 use crate::decode::tool_calls::{IdSource, RawToolCall};
 use crate::decode::tool_text_hold::ToolTextHold;
 use crate::errors;
+use crate::routing::retry;
 use crate::types::{ChatResponse, Error, ErrorCode, StreamEvent, ToolCallDelta};
+use crate::types::{Generated, Usage};
 use crate::wire::completion::{self, RawAnswer, WireCompletion, WireMessage};
+use crate::wire::request;
 use crate::wire::server_errors;
 use std::borrow::Cow;
 
@@ -23,6 +27,11 @@ pub struct Assembler {
     pieces: Vec<Piece>,
     done: bool,
     failed: Option<Error>,
+    /// The answer this stream continues (`continue-from`); `raw` holds the continuation.
+    from: Option<Generated>,
+    /// Chunks that carried generated text or a tool-call piece: the token count so far
+    /// until the server reports usage (servers stream about one token per chunk).
+    generating_chunks: u32,
 }
 
 impl Assembler {
@@ -38,11 +47,82 @@ impl Assembler {
             tool_text,
             done: false,
             failed: None,
+            from: None,
+            generating_chunks: 0,
         }
+    }
+
+    /// An assembler for a stream that continues `from`: the filters start where that text
+    /// left them, and the final record is the whole answer.
+    pub fn continuing(opts: DecodeOptions, from: Generated) -> Assembler {
+        let mut a = Assembler::new(opts);
+        if let Some(f) = &mut a.think {
+            f.skip(&request::prefill(&from));
+        }
+        if let Some(hold) = &mut a.tool_text {
+            hold.seed(&from.content);
+        }
+        a.from = Some(from);
+        a
+    }
+
+    /// The whole answer as the events delivered it so far (held-back text left out), in the
+    /// form a continuation starts from: content, reasoning, usage.
+    pub fn so_far(&self) -> RawAnswer {
+        let held = self.think.as_ref().map_or(0, ThinkFilter::held_len)
+            + self.tool_text.as_ref().map_or(0, |h| h.held.len());
+        let mut content = self.raw.content.clone().unwrap_or_default();
+        let mut keep = content.len().saturating_sub(held);
+        while !content.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        content.truncate(keep);
+        // Without a usage report yet, the tokens generated are counted as chunks (the prompt
+        // is unknown): enough for a continuation to keep within the answer's max-tokens.
+        let counted = Usage {
+            prompt_tokens: 0,
+            completion_tokens: self.generating_chunks,
+            total_tokens: self.generating_chunks,
+            reasoning_tokens: None,
+        };
+        let mut raw = RawAnswer {
+            content: Some(content),
+            reasoning: self.raw.reasoning.clone(),
+            usage: Some(self.raw.usage.unwrap_or(counted)),
+            ..RawAnswer::default()
+        };
+        if let Some(from) = &self.from {
+            resume::continue_raw(&mut raw, from, false);
+        }
+        raw
+    }
+
+    /// The answer so far, made whole with the text it continues.
+    fn take_raw(&mut self) -> RawAnswer {
+        let mut raw = std::mem::take(&mut self.raw);
+        if let Some(from) = &self.from {
+            resume::continue_raw(&mut raw, from, false);
+        }
+        raw
     }
 
     pub fn options(&self) -> &DecodeOptions {
         &self.opts
+    }
+
+    /// True when the server finished the answer (`[DONE]` or a finish reason) and sent no
+    /// error event.
+    pub fn ended_cleanly(&self) -> bool {
+        self.failed.is_none() && (self.done || self.raw.finish_reason.is_some())
+    }
+
+    /// True when the stream failed the way a sick backend fails: cut before the end, or an
+    /// error event of the retryable kind (not a malformed stream).
+    pub fn failed_like_a_backend(&self) -> bool {
+        match &self.failed {
+            Some(e) => retry::is_retryable(e, None) && retry::is_backend_failure(e),
+            None => !(self.done || self.raw.finish_reason.is_some()),
+        }
     }
 
     /// True once `[DONE]` or an error event arrived: nothing more is expected.
@@ -97,6 +177,20 @@ impl Assembler {
             .into_iter()
             .filter(|c| c.index.unwrap_or(0) == 0)
         {
+            if let Some(delta) = &choice.delta
+                && (delta
+                    .content
+                    .as_ref()
+                    .is_some_and(|c| c.0.as_deref().is_some_and(|t| !t.is_empty()))
+                    || delta.reasoning.as_ref().is_some_and(|r| !r.is_empty())
+                    || delta
+                        .reasoning_content
+                        .as_ref()
+                        .is_some_and(|r| !r.is_empty())
+                    || delta.tool_calls.is_some())
+            {
+                self.generating_chunks = self.generating_chunks.saturating_add(1);
+            }
             if let Some(delta) = choice.delta
                 && let Err(why) = self.on_delta(delta, out)
             {
@@ -231,7 +325,7 @@ impl Assembler {
             json: Expected::None,
             ..self.opts.clone()
         };
-        let mut raw = std::mem::take(&mut self.raw);
+        let mut raw = self.take_raw();
         raw.malformed = None;
         match answer::decode(raw, &opts, ids, served) {
             Ok(r) => r,
@@ -270,7 +364,7 @@ impl Assembler {
             return Err(self.failure(e, served, ids));
         }
         let had_native_calls = !self.raw.tool_calls.is_empty();
-        let result = answer::decode(std::mem::take(&mut self.raw), &self.opts, ids, served);
+        let result = answer::decode(self.take_raw(), &self.opts, ids, served);
         let recovered = match &result {
             Ok(r) if !had_native_calls && !r.tool_calls.is_empty() => Some(r),
             _ => None,
@@ -333,6 +427,7 @@ fn unreachable_partial(served: &Served) -> ChatResponse {
         usage: None,
         model: served.requested_model.to_string(),
         backend: served.backend.to_string(),
+        earlier_backends: served.earlier.to_vec(),
         attempts: served.attempts,
     }
 }

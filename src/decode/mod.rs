@@ -7,6 +7,7 @@ pub mod answer;
 pub mod assembler;
 pub mod json_output;
 pub mod reasoning;
+pub mod resume;
 pub mod text_tools;
 pub mod tool_calls;
 pub mod tool_text_hold;

@@ -140,6 +140,18 @@ impl ThinkFilter {
         }
     }
 
+    /// Takes text that was already delivered (an answer being continued) without emitting
+    /// it, so the filter's state is where that text left it.
+    pub fn skip(&mut self, text: &str) {
+        self.push(text.to_string(), &mut |_| {});
+        self.held.clear();
+    }
+
+    /// Bytes held back from the events so far.
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
     /// Releases whatever is still held at the end of the stream.
     pub fn finish(&mut self, out: &mut impl FnMut(Piece)) {
         let held = std::mem::take(&mut self.held);

@@ -28,6 +28,16 @@ pub struct ToolTextHold {
 const MARKERS: [&str; 3] = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>"];
 
 impl ToolTextHold {
+    /// Starts after `shown`, text of the same answer delivered earlier (a continuation).
+    pub fn seed(&mut self, shown: &str) {
+        self.shown_text = !shown.trim().is_empty();
+        if shown.len() > MAX_SCANNED {
+            self.passing = true;
+        } else {
+            self.released.push_str(shown);
+        }
+    }
+
     /// Takes the next content delta; returns the part that may be shown now.
     pub fn push(&mut self, text: &str) -> String {
         if self.passing {

@@ -26,6 +26,8 @@ pub struct BackendState {
     discovered: Option<Discovered>,
     /// The server family of an `auto` backend, once its model list told it.
     pub detected: Option<BackendKind>,
+    /// The server refused a request's `priority` (not started for priority scheduling).
+    pub refuses_priority: bool,
 }
 
 /// One `/metrics` reading.

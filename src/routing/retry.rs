@@ -135,6 +135,7 @@ mod tests {
         initial_backoff_ms: 500,
         max_backoff_ms: 8000,
         max_retry_after_ms: 60_000,
+        resume_streams: true,
     };
 
     #[test]

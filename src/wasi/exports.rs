@@ -9,7 +9,8 @@ use crate::client;
 use crate::io::Wait;
 use crate::redact::{Redactor, StreamRedactor};
 use crate::types::{
-    BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ModelInfo, StreamEvent, ToolCall,
+    BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, Error, ModelInfo,
+    StreamEvent, ToolCall,
 };
 use std::cell::RefCell;
 use wasip2::clocks::monotonic_clock;
@@ -28,6 +29,13 @@ impl Guest for Component {
 pub struct Client(client::Client<Wasi>);
 
 impl Client {
+    fn stream_handle(&self, stream: client::ChatStream<Wasi>) -> ChatStreamHandle {
+        ChatStreamHandle::new(ChatStream {
+            redactor: self.0.redactor().clone(),
+            inner: RefCell::new((stream, StreamRedactor::default())),
+        })
+    }
+
     fn clean<T>(
         &self,
         result: Result<T, Error>,
@@ -70,10 +78,12 @@ impl GuestClient for Client {
 
     fn chat_stream(&self, request: ChatRequest) -> Result<ChatStreamHandle, Error> {
         let stream = self.clean(self.0.chat_stream(request), |_, _| {})?;
-        Ok(ChatStreamHandle::new(ChatStream {
-            redactor: self.0.redactor().clone(),
-            inner: RefCell::new((stream, StreamRedactor::default())),
-        }))
+        Ok(self.stream_handle(stream))
+    }
+
+    fn resume(&self, checkpoint: Checkpoint) -> Result<ChatStreamHandle, Error> {
+        let stream = self.clean(self.0.resume(checkpoint), |_, _| {})?;
+        Ok(self.stream_handle(stream))
     }
 
     fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {
@@ -121,11 +131,27 @@ impl ChatStream {
 impl GuestChatStream for ChatStream {
     fn subscribe(&self) -> Pollable {
         let inner = self.inner.borrow();
-        if inner.0.ready_now() {
-            monotonic_clock::subscribe_duration(0)
-        } else {
-            inner.0.body().subscribe()
+        match inner.0.body() {
+            Some(body) if !inner.0.ready_now() => body.subscribe(),
+            _ => monotonic_clock::subscribe_duration(0),
         }
+    }
+
+    fn suspend(&self) -> Checkpoint {
+        let (stream, held) = &mut *self.inner.borrow_mut();
+        let mut checkpoint = stream.suspend();
+        let generated = &mut checkpoint.generated;
+        self.redactor.text(&mut generated.content);
+        self.redactor.text(&mut generated.reasoning);
+        // Text the key filter held back never reached the caller: generated again on resume.
+        let (content, reasoning) = held.held();
+        if let Some(kept) = generated.content.strip_suffix(content) {
+            generated.content.truncate(kept.len());
+        }
+        if let Some(kept) = generated.reasoning.strip_suffix(reasoning) {
+            generated.reasoning.truncate(kept.len());
+        }
+        checkpoint
     }
 
     fn next(&self) -> Result<Vec<StreamEvent>, Error> {

@@ -4,7 +4,9 @@
 
 use crate::config::Backend;
 use crate::decode::tool_calls::to_wire;
-use crate::types::{ChatRequest, Error, Message, ResponseFormat, Role, ToolChoice};
+use crate::types::{
+    BackendKind, ChatRequest, Error, Generated, Message, ResponseFormat, Role, ToolChoice,
+};
 use crate::wire::guided;
 use serde_json::{Map, Value, json};
 
@@ -93,10 +95,40 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
     if let Some(extra) = &req.extra_body {
         json_object(extra).map_err(|why| Error::invalid_request(format!("extra-body {why}")))?;
     }
+    if let Some(id) = &req.request_id
+        && (id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(Error::invalid_request(
+            "request-id must be 1-128 visible ASCII characters (no spaces)",
+        ));
+    }
     if req.timeout_ms == Some(0) {
         return Err(Error::invalid_request("timeout-ms must be at least 1"));
     }
     Ok(())
+}
+
+/// What one call adds to a request body besides the request itself.
+#[derive(Clone, Copy, Debug)]
+pub struct CallIds<'a> {
+    /// The call's id (`request_id` on vLLM, `rid` on SGLang).
+    pub request_id: &'a str,
+    /// The routed model.
+    pub model: &'a str,
+    /// Streamed (`stream`, `stream_options`).
+    pub stream: bool,
+    /// Send the request's `priority` (false for a backend that refused it).
+    pub send_priority: bool,
+}
+
+impl CallIds<'_> {
+    /// The same call for a backend that refused `priority`.
+    pub fn without_priority(&self) -> Self {
+        CallIds {
+            send_priority: false,
+            ..*self
+        }
+    }
 }
 
 /// Serializes the request body for `backend`. `stream` adds `stream` and `stream_options`.
@@ -106,12 +138,37 @@ pub fn chat_body(
     backend: &Backend,
     stream: bool,
 ) -> Result<Vec<u8>, Error> {
+    let call = CallIds {
+        request_id: req.request_id.as_deref().unwrap_or_default(),
+        model,
+        stream,
+        send_priority: true,
+    };
+    chat_body_with(req, backend, &call)
+}
+
+/// [`chat_body`] for one call: its id, model and framing.
+pub fn chat_body_with(
+    req: &ChatRequest,
+    backend: &Backend,
+    call: &CallIds<'_>,
+) -> Result<Vec<u8>, Error> {
+    let model = call.model;
+    let stream = call.stream;
     let mut body = Map::new();
     body.insert("model".into(), model.into());
-    body.insert(
-        "messages".into(),
-        Value::Array(req.messages.iter().map(message).collect()),
-    );
+    let mut messages: Vec<Value> = req.messages.iter().map(message).collect();
+    if let Some(from) = &req.continue_from {
+        // The answer so far as the final assistant turn, continued rather than answered.
+        messages.push(json!({"role": "assistant", "content": prefill(from)}));
+        body.insert("continue_final_message".into(), true.into());
+        // SGLang has no such field (continue_final_message alone keeps the turn open).
+        if backend.kind != BackendKind::Sglang {
+            body.insert("add_generation_prompt".into(), false.into());
+        }
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    control_fields(&mut body, req, backend, call);
 
     let s = &req.sampling;
     put_number(&mut body, "temperature", s.temperature)?;
@@ -124,7 +181,14 @@ pub fn chat_body(
         body.insert("top_k".into(), k.into());
     }
     if let Some(n) = s.max_tokens {
-        body.insert("max_tokens".into(), n.into());
+        // A continuation spends what is left of the answer's budget, so the whole answer
+        // stops where an uninterrupted one would.
+        let spent = req
+            .continue_from
+            .as_ref()
+            .and_then(|f| f.usage)
+            .map_or(0, |u| u.completion_tokens);
+        body.insert("max_tokens".into(), n.saturating_sub(spent).max(1).into());
     }
     if !s.stop.is_empty() {
         body.insert("stop".into(), s.stop.clone().into());
@@ -185,6 +249,50 @@ pub fn chat_body(
     }
     serde_json::to_vec(&Value::Object(body))
         .map_err(|e| Error::invalid_request(format!("cannot serialize the request: {e}")))
+}
+
+/// The assistant text a continuation starts from: the answer so far, or, when the answer
+/// has not begun, the open think block (so the reasoning goes on where it stopped).
+pub fn prefill(from: &Generated) -> String {
+    if from.content.is_empty() && !from.reasoning.is_empty() {
+        format!("<think>\n{}", from.reasoning)
+    } else {
+        from.content.clone()
+    }
+}
+
+/// The request id and priority, in the fields each server family reads.
+fn control_fields(
+    body: &mut Map<String, Value>,
+    req: &ChatRequest,
+    backend: &Backend,
+    call: &CallIds<'_>,
+) {
+    if !call.request_id.is_empty() {
+        let id = call.request_id;
+        match backend.kind {
+            BackendKind::Vllm => {
+                body.insert("request_id".into(), id.into());
+            }
+            BackendKind::Sglang => {
+                body.insert("rid".into(), id.into());
+            }
+            BackendKind::OpenaiCompatible | BackendKind::Auto => {}
+        }
+    }
+    if let (Some(p), true) = (req.priority, call.send_priority) {
+        match backend.kind {
+            // vLLM runs lower values first, as our API does.
+            BackendKind::Vllm => {
+                body.insert("priority".into(), p.into());
+            }
+            // SGLang runs higher values first.
+            BackendKind::Sglang => {
+                body.insert("priority".into(), (-i64::from(p)).into());
+            }
+            BackendKind::OpenaiCompatible | BackendKind::Auto => {}
+        }
+    }
 }
 
 fn message(m: &Message) -> Value {

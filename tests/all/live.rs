@@ -325,3 +325,132 @@ async fn the_cli_streams_tokens_and_a_summary() {
         assert!(summary.contains(part), "{part} in {summary}");
     }
 }
+
+// ---- generation control, live ----------------------------------------------------------
+
+/// Content deltas (as a list) and the final record of a stream, taking at most `stop_after`
+/// content events when given (then the stream is returned for suspension).
+async fn take_events(
+    stream: &mut llm_core_host::ChatStream,
+    stop_after: Option<usize>,
+) -> (Vec<String>, Option<ChatResponse>) {
+    let mut deltas = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            StreamEvent::Content(t) => {
+                deltas.push(t);
+                if stop_after.is_some_and(|n| deltas.len() >= n) {
+                    return (deltas, None);
+                }
+            }
+            StreamEvent::Done(r) => return (deltas, Some(r)),
+            _ => {}
+        }
+    }
+    (deltas, None)
+}
+
+/// Suspends a greedy generation after k events for a spread of k, resumes it on the same
+/// server, and compares the whole answer with the uninterrupted one. Every resumed answer
+/// must be one answer that starts with exactly what was delivered before the suspension;
+/// how many equal the uninterrupted answer is measured (printed), not asserted: retokenizing
+/// at a cut can change what comes next. LLM_CORE_RESUME_POINTS / LLM_CORE_RESUME_TOKENS set
+/// the spread (default 6 points of a 48-token answer; the note's figure used 20 and 120).
+#[tokio::test(flavor = "multi_thread")]
+async fn suspended_greedy_generations_resume_into_one_answer() {
+    let _turn = live_turn().await;
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (points, tokens) = (
+        env("LLM_CORE_RESUME_POINTS", 6),
+        env("LLM_CORE_RESUME_TOKENS", 48),
+    );
+    let client = live().await;
+    let request = short(
+        "Write a short story about a robot learning to paint.",
+        tokens as u32,
+    );
+    let mut whole = client.chat_stream(request.clone()).await.unwrap();
+    let (deltas, done) = take_events(&mut whole, None).await;
+    let reference = done.expect("a final record").content.unwrap_or_default();
+    assert_eq!(deltas.concat(), reference);
+    let n = deltas.len();
+    assert!(n >= 4, "a long enough answer to cut: {n} events");
+    let mut equal = 0;
+    let cuts: Vec<usize> = (1..=points)
+        .map(|i| (i * (n - 1) / (points + 1)).max(1))
+        .collect();
+    for &k in &cuts {
+        let mut stream = client.chat_stream(request.clone()).await.unwrap();
+        let (before, _) = take_events(&mut stream, Some(k)).await;
+        let checkpoint = stream.suspend().await.unwrap();
+        assert_eq!(
+            checkpoint.generated.content,
+            before.concat(),
+            "cut after {k} events"
+        );
+        let mut resumed = client.resume(checkpoint).await.unwrap();
+        let (after, done) = take_events(&mut resumed, None).await;
+        let done = done.expect("the resumed stream ends with a record");
+        let text = done.content.clone().unwrap_or_default();
+        assert_eq!(
+            text,
+            format!("{}{}", before.concat(), after.concat()),
+            "one answer, nothing repeated or lost"
+        );
+        assert_eq!(done.earlier_backends.len(), 1);
+        equal += usize::from(text == reference);
+    }
+    eprintln!(
+        "resume after suspension: {equal} of {} resumed greedy answers equal the uninterrupted one ({n} events, {tokens} tokens)",
+        cuts.len()
+    );
+}
+
+/// Two llama.cpp servers, `priority` routing, a long greedy answer: the first server is
+/// killed (SIGKILL) mid-stream; the stream completes from the second, its text starting with
+/// exactly what was streamed before the kill.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_mid_stream_is_replaced_without_losing_text() {
+    let _turn = live_turn().await;
+    let a = start_local_server(&["--name", "failover-a"]);
+    let b = start_local_server(&["--name", "failover-b"]);
+    let mut cfg = config(BackendKind::OpenaiCompatible, &a);
+    cfg.backends
+        .push(BackendConfig::new(BackendKind::OpenaiCompatible, b.clone()));
+    cfg.routing = Some(RoutingStrategy::Priority);
+    cfg.timeouts.total_ms = Some(120_000);
+    let client = core().client(cfg).await.unwrap();
+    let mut stream = client
+        .chat_stream(short("Count from one to one hundred, in words.", 96))
+        .await
+        .unwrap();
+    let (before, _) = take_events(&mut stream, Some(5)).await;
+    let pid_file = std::path::Path::new(&local_server_path("CACHE")).join("run/failover-a/pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (after, done) = take_events(&mut stream, None).await;
+    let done = done.expect("the stream completes from the second server");
+    let text = done.content.clone().unwrap_or_default();
+    assert!(
+        text.starts_with(&before.concat()),
+        "{text:?} starts with {:?}",
+        before.concat()
+    );
+    assert_eq!(text, format!("{}{}", before.concat(), after.concat()));
+    assert_eq!(done.earlier_backends.len(), 1, "{done:?}");
+    assert_ne!(done.backend, done.earlier_backends[0]);
+    for name in ["failover-a", "failover-b"] {
+        let _ = std::process::Command::new(repo_root().join("scripts/local-server"))
+            .args(["stop", "--name", name])
+            .status();
+    }
+}

@@ -8,6 +8,7 @@
 
 mod chat;
 mod cli;
+mod control;
 mod hostile;
 mod limits;
 mod live;
