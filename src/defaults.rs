@@ -44,6 +44,7 @@ impl types::ChatRequest {
             request_id: None,
             priority: None,
             continue_from: None,
+            logprobs: None,
         }
     }
 
@@ -62,6 +63,7 @@ impl types::Message {
             name: None,
             tool_calls: Vec::new(),
             tool_call_id: None,
+            parts: Vec::new(),
         }
     }
 
@@ -88,6 +90,7 @@ impl types::Message {
             name: None,
             tool_calls: calls,
             tool_call_id: None,
+            parts: Vec::new(),
         }
     }
 
@@ -99,6 +102,7 @@ impl types::Message {
             name: None,
             tool_calls: Vec::new(),
             tool_call_id: Some(call_id.into()),
+            parts: Vec::new(),
         }
     }
 }

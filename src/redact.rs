@@ -162,6 +162,8 @@ impl StreamRedactor {
                     r.text(&mut d.arguments);
                     out.push(StreamEvent::ToolCall(d));
                 }
+                // Single tokens: a key spans many, and the text events are redacted.
+                StreamEvent::Logprobs(l) => out.push(StreamEvent::Logprobs(l)),
                 StreamEvent::Done(mut response) => {
                     self.flush(r, &mut out);
                     r.response(&mut response);
@@ -274,6 +276,7 @@ mod tests {
             model: "m".into(),
             backend: "b".into(),
             earlier_backends: vec![],
+            logprobs: vec![],
             attempts: 1,
         };
         let out = s.events(

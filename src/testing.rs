@@ -29,13 +29,7 @@ pub fn backend(kind: BackendKind) -> Backend {
 
 /// A user message.
 pub fn user(text: &str) -> Message {
-    Message {
-        role: Role::User,
-        content: Some(text.into()),
-        name: None,
-        tool_calls: vec![],
-        tool_call_id: None,
-    }
+    Message::user(text)
 }
 
 /// A request with only these messages.

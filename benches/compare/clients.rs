@@ -34,14 +34,7 @@ pub struct Native {
 impl Native {
     pub fn new(base_url: &str) -> Native {
         use aios_llm_core::types::*;
-        let msg = |role, text: &str| Message {
-            role,
-            content: Some(text.into()),
-            name: None,
-            tool_calls: vec![],
-            tool_call_id: None,
-        };
-        let mut request = ChatRequest::new(vec![msg(Role::System, SYSTEM), msg(Role::User, USER)]);
+        let mut request = ChatRequest::new(vec![Message::system(SYSTEM), Message::user(USER)]);
         request.model = Some("m".into());
         request.sampling.temperature = Some(0.7);
         request.sampling.max_tokens = Some(64);

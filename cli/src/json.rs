@@ -91,8 +91,21 @@ pub fn event(e: &StreamEvent) -> Value {
         StreamEvent::ToolCall(d) => {
             json!({"type": "tool_call", "index": d.index, "id": d.id, "name": d.name, "arguments": d.arguments})
         }
+        StreamEvent::Logprobs(l) => json!({"type": "logprobs", "tokens": logprobs(l)}),
         StreamEvent::Done(r) => json!({"type": "done", "response": response(r)}),
     }
+}
+
+/// Per-token log probabilities as JSON.
+pub fn logprobs(l: &[TokenLogprob]) -> Value {
+    l.iter()
+        .map(|t| {
+            json!({
+                "token": t.token, "logprob": t.logprob,
+                "top": t.top.iter().map(|a| json!({"token": a.token, "logprob": a.logprob})).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
 }
 
 pub fn model(m: &ModelInfo) -> Value {
@@ -155,6 +168,7 @@ pub fn messages(v: &Value) -> Result<Vec<Message>, String> {
                 name: text("name"),
                 tool_calls,
                 tool_call_id: text("tool_call_id"),
+                parts: Vec::new(),
             })
         })
         .collect()

@@ -457,6 +457,7 @@ async fn stream_chat(
             StreamEvent::ToolCall(_) => {
                 first_token.get_or_insert_with(|| started.elapsed());
             }
+            StreamEvent::Logprobs(_) => {}
             StreamEvent::Done(r) => {
                 if in_reasoning && color {
                     let _ = write!(out, "\x1b[0m");

@@ -7,8 +7,8 @@ use crate::errors;
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
 use crate::types::{
-    BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, Error, ErrorCode,
-    ModelInfo, ToolCall,
+    BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, EmbedRequest, Embeddings,
+    Error, ErrorCode, ModelInfo, TokenCount, ToolCall,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -428,6 +428,32 @@ impl Client {
             }
             Err(trap) => Err(errors::internal("chat-stream", trap)),
         }
+    }
+
+    /// The prompt tokens a request would use, as a server that serves its model counts
+    /// them (chat template and tools included), with the model's context length when known.
+    pub async fn count_tokens(&self, request: ChatRequest) -> Result<TokenCount, Error> {
+        self.call("count-tokens", async |i: &mut Instance| {
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_count_tokens(&mut i.store, i.client, &request)
+                .await
+        })
+        .await
+    }
+
+    /// Embeddings of texts, one vector per input, in input order (`POST /v1/embeddings`,
+    /// in batches).
+    pub async fn embed(&self, request: EmbedRequest) -> Result<Embeddings, Error> {
+        self.call("embed", async |i: &mut Instance| {
+            i.plugin
+                .aios_llm_llm_core()
+                .client()
+                .call_embed(&mut i.store, i.client, &request)
+                .await
+        })
+        .await
     }
 
     /// Models of every backend.

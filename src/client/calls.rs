@@ -18,6 +18,15 @@ pub(super) const ERROR_BODY_READ_MAX: u64 = 16 * MAX_ERROR_BODY as u64;
 /// Request bodies by backend: backends of one dialect share one body.
 type Bodies = Vec<(BackendId, Rc<Vec<u8>>)>;
 
+/// Where a request goes on a backend.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Endpoint<'a> {
+    /// Under the OpenAI root (the base URL's path, e.g. `/v1/models`).
+    Api(&'a str),
+    /// At the server's root, outside `/v1` (vLLM's `/tokenize`).
+    Server(&'a str),
+}
+
 /// How the answer is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Mode {
@@ -105,7 +114,7 @@ impl<I: Io> Client<I> {
                 self.exchange(
                     backend,
                     Some(body),
-                    "/chat/completions",
+                    Endpoint::Api("/chat/completions"),
                     accept,
                     Some(&request_id),
                     self.timeouts(),
@@ -185,7 +194,7 @@ impl<I: Io> Client<I> {
     }
 
     /// The backend as requests are built for it (an `auto` one as detected).
-    fn resolved_backend(&self, b: BackendId) -> Cow<'_, Backend> {
+    pub(super) fn resolved_backend(&self, b: BackendId) -> Cow<'_, Backend> {
         let detected = self.state().backends[b.0].detected;
         self.backend(b).resolved(detected)
     }
@@ -197,7 +206,7 @@ impl<I: Io> Client<I> {
         &self,
         backend: &Backend,
         body: Option<&[u8]>,
-        endpoint: &str,
+        endpoint: Endpoint<'_>,
         accept: &str,
         request_id: Option<&str>,
         timeouts: PhaseTimeouts,
@@ -211,7 +220,10 @@ impl<I: Io> Client<I> {
                 Method::Get
             },
             base: &backend.base,
-            path: backend.base.api_path(endpoint),
+            path: match endpoint {
+                Endpoint::Api(e) => backend.base.api_path(e),
+                Endpoint::Server(e) => backend.base.server_path(e),
+            },
             authorization: Some(&authorization),
             accept,
             request_id,

@@ -152,7 +152,7 @@ impl<I: Io> Client<I> {
             .exchange(
                 backend,
                 None,
-                "/models",
+                super::calls::Endpoint::Api("/models"),
                 "application/json",
                 None,
                 self.timeouts().capped(PROBE_MS),

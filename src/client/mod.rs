@@ -10,6 +10,7 @@
 
 mod calls;
 mod discovery;
+mod extras;
 #[cfg(test)]
 mod fake;
 mod picking;

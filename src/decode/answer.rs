@@ -126,6 +126,7 @@ pub fn decode(
             .unwrap_or_else(|| served.requested_model.to_string()),
         backend: served.backend.to_string(),
         earlier_backends: served.earlier.to_vec(),
+        logprobs: raw.logprobs,
         attempts: served.attempts,
     };
     if let Some(why) = raw.malformed {
@@ -305,7 +306,8 @@ mod tests {
                 prompt_tokens: 5,
                 completion_tokens: 2,
                 total_tokens: 7,
-                reasoning_tokens: None
+                reasoning_tokens: None,
+                cached_tokens: None,
             })
         );
         assert_eq!(

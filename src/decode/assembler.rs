@@ -84,6 +84,7 @@ impl Assembler {
             completion_tokens: self.generating_chunks,
             total_tokens: self.generating_chunks,
             reasoning_tokens: None,
+            cached_tokens: None,
         };
         let mut raw = RawAnswer {
             content: Some(content),
@@ -196,6 +197,12 @@ impl Assembler {
             {
                 self.failed = Some(Error::malformed(why));
                 return;
+            }
+            if let Some(logprobs) = choice.logprobs.map(|l| l.into_records())
+                && !logprobs.is_empty()
+            {
+                self.raw.logprobs.extend(logprobs.iter().cloned());
+                out.push(StreamEvent::Logprobs(logprobs));
             }
             if let Some(reason) = choice.finish_reason {
                 self.raw.finish_reason = Some(reason);
@@ -428,6 +435,7 @@ fn unreachable_partial(served: &Served) -> ChatResponse {
         model: served.requested_model.to_string(),
         backend: served.backend.to_string(),
         earlier_backends: served.earlier.to_vec(),
+        logprobs: Vec::new(),
         attempts: served.attempts,
     }
 }

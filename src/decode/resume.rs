@@ -33,6 +33,13 @@ pub fn continue_raw(raw: &mut RawAnswer, from: &Generated, repeats_prefill: bool
     raw.usage = sum_usage(from.usage, raw.usage);
 }
 
+fn add(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (None, None) => None,
+        (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
+    }
+}
+
 /// Usage of two requests that produced one answer.
 pub fn sum_usage(a: Option<Usage>, b: Option<Usage>) -> Option<Usage> {
     match (a, b) {
@@ -40,10 +47,8 @@ pub fn sum_usage(a: Option<Usage>, b: Option<Usage>) -> Option<Usage> {
             prompt_tokens: a.prompt_tokens.saturating_add(b.prompt_tokens),
             completion_tokens: a.completion_tokens.saturating_add(b.completion_tokens),
             total_tokens: a.total_tokens.saturating_add(b.total_tokens),
-            reasoning_tokens: match (a.reasoning_tokens, b.reasoning_tokens) {
-                (None, None) => None,
-                (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
-            },
+            reasoning_tokens: add(a.reasoning_tokens, b.reasoning_tokens),
+            cached_tokens: add(a.cached_tokens, b.cached_tokens),
         }),
         (a, b) => a.or(b),
     }
@@ -62,6 +67,7 @@ mod tests {
                 completion_tokens: 3,
                 total_tokens: 13,
                 reasoning_tokens: None,
+                cached_tokens: None,
             }),
             backends: vec!["a".into()],
             attempts: 1,
@@ -77,6 +83,7 @@ mod tests {
                 completion_tokens: 2,
                 total_tokens: 15,
                 reasoning_tokens: None,
+                cached_tokens: None,
             }),
             ..RawAnswer::default()
         }

@@ -9,8 +9,8 @@ use crate::client;
 use crate::io::Wait;
 use crate::redact::{Redactor, StreamRedactor};
 use crate::types::{
-    BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, Error, ModelInfo,
-    StreamEvent, ToolCall,
+    BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, EmbedRequest, Embeddings,
+    Error, ModelInfo, StreamEvent, TokenCount, ToolCall,
 };
 use std::cell::RefCell;
 use wasip2::clocks::monotonic_clock;
@@ -84,6 +84,14 @@ impl GuestClient for Client {
     fn resume(&self, checkpoint: Checkpoint) -> Result<ChatStreamHandle, Error> {
         let stream = self.clean(self.0.resume(checkpoint), |_, _| {})?;
         Ok(self.stream_handle(stream))
+    }
+
+    fn count_tokens(&self, request: ChatRequest) -> Result<TokenCount, Error> {
+        self.clean(self.0.count_tokens(request), |_, _| {})
+    }
+
+    fn embed(&self, request: EmbedRequest) -> Result<Embeddings, Error> {
+        self.clean(self.0.embed(request), |_, _| {})
     }
 
     fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {

@@ -4,7 +4,7 @@
 
 use crate::decode::tool_calls::RawToolCall;
 use crate::errors;
-use crate::types::{Error, Usage};
+use crate::types::{Error, TokenLogprob, TopLogprob, Usage};
 use crate::wire::bounded::{Bounded, ContentText, JsonText};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -19,6 +19,8 @@ pub struct RawAnswer {
     pub tool_calls: Vec<RawToolCall>,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
+    /// Per-token log probabilities, when asked for.
+    pub logprobs: Vec<TokenLogprob>,
     /// Set when the answer broke a bound while being read (too many tool calls): it is
     /// decoded as far as it goes and reported as `malformed-response` with that partial.
     pub malformed: Option<String>,
@@ -117,9 +119,58 @@ pub(crate) fn http_status(code: Option<&JsonText>) -> Option<u16> {
         .filter(|c| (400..600).contains(c))
 }
 
+/// The most log-probability entries read from one answer or chunk, and alternatives per
+/// token: bounds on what a server can make the component allocate.
+const MAX_LOGPROBS: usize = 1 << 16;
+const MAX_TOP: usize = 32;
+
+#[derive(Deserialize)]
+pub(crate) struct WireLogprobs {
+    content: Option<Bounded<WireTokenLogprob, MAX_LOGPROBS>>,
+}
+
+#[derive(Deserialize)]
+struct WireTokenLogprob {
+    token: Option<String>,
+    logprob: Option<f64>,
+    top_logprobs: Option<Bounded<WireTop, MAX_TOP>>,
+}
+
+#[derive(Deserialize)]
+struct WireTop {
+    token: Option<String>,
+    logprob: Option<f64>,
+}
+
+impl WireLogprobs {
+    /// The entries as records (a missing logprob, e.g. `-inf` written as null, is -inf).
+    pub(crate) fn into_records(self) -> Vec<TokenLogprob> {
+        let content = self.content.map(|c| c.items).unwrap_or_default();
+        content
+            .into_iter()
+            .map(|t| TokenLogprob {
+                token: t.token.unwrap_or_default(),
+                logprob: t.logprob.unwrap_or(f64::NEG_INFINITY),
+                top: t
+                    .top_logprobs
+                    .map(|b| b.items)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| TopLogprob {
+                        token: a.token.unwrap_or_default(),
+                        logprob: a.logprob.unwrap_or(f64::NEG_INFINITY),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct WireChoice<'a> {
     pub index: Option<u64>,
+    /// Per-token log probabilities, when asked for.
+    pub logprobs: Option<WireLogprobs>,
     /// Non-streaming answers.
     #[serde(borrow)]
     pub message: Option<WireMessage<'a>>,
@@ -171,11 +222,20 @@ pub(crate) struct WireUsage {
     total_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,
     completion_tokens_details: Option<CompletionDetails>,
+    /// vLLM and llama.cpp.
+    prompt_tokens_details: Option<PromptDetails>,
+    /// SGLang (also inside the details on newer versions).
+    cached_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct CompletionDetails {
     reasoning_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
 }
 
 impl WireUsage {
@@ -195,6 +255,11 @@ impl WireUsage {
                 .or(self
                     .completion_tokens_details
                     .and_then(|d| d.reasoning_tokens))
+                .map(clamp),
+            cached_tokens: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .or(self.cached_tokens)
                 .map(clamp),
         }
     }
@@ -263,6 +328,10 @@ pub fn parse(body: &[u8]) -> Result<RawAnswer, Error> {
             .collect(),
         finish_reason: choice.finish_reason,
         usage: completion.usage.map(WireUsage::into_usage),
+        logprobs: choice
+            .logprobs
+            .map(WireLogprobs::into_records)
+            .unwrap_or_default(),
         malformed,
     })
 }

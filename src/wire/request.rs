@@ -5,9 +5,10 @@
 use crate::config::Backend;
 use crate::decode::tool_calls::to_wire;
 use crate::types::{
-    BackendKind, ChatRequest, Error, Generated, Message, ResponseFormat, Role, ToolChoice,
+    BackendKind, ChatRequest, ContentPart, Error, Generated, Message, ResponseFormat, Role,
+    ToolChoice,
 };
-use crate::wire::guided;
+use crate::wire::{base64, guided};
 use serde_json::{Map, Value, json};
 
 /// Checks what can be checked without a backend (so a bad request fails before routing).
@@ -102,6 +103,7 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
             "request-id must be 1-128 visible ASCII characters (no spaces)",
         ));
     }
+    check_parts(req)?;
     if req.timeout_ms == Some(0) {
         return Err(Error::invalid_request("timeout-ms must be at least 1"));
     }
@@ -179,6 +181,12 @@ pub fn chat_body_with(
     put_number(&mut body, "repetition_penalty", s.repetition_penalty)?;
     if let Some(k) = s.top_k {
         body.insert("top_k".into(), k.into());
+    }
+    if let Some(n) = req.logprobs {
+        body.insert("logprobs".into(), true.into());
+        if n > 0 {
+            body.insert("top_logprobs".into(), n.into());
+        }
     }
     if let Some(n) = s.max_tokens {
         // A continuation spends what is left of the answer's budget, so the whole answer
@@ -304,14 +312,18 @@ fn message(m: &Message) -> Value {
         Role::Tool => "tool",
     };
     out.insert("role".into(), role.into());
-    match &m.content {
-        Some(text) => {
-            out.insert("content".into(), text.clone().into());
-        }
-        // An assistant turn that only calls tools has no content; every other turn needs one.
-        None if m.role == Role::Assistant && !m.tool_calls.is_empty() => {}
-        None => {
-            out.insert("content".into(), "".into());
+    if !m.parts.is_empty() {
+        out.insert("content".into(), content_parts(m));
+    } else {
+        match &m.content {
+            Some(text) => {
+                out.insert("content".into(), text.clone().into());
+            }
+            // An assistant turn that only calls tools has no content; every other turn needs one.
+            None if m.role == Role::Assistant && !m.tool_calls.is_empty() => {}
+            None => {
+                out.insert("content".into(), "".into());
+            }
         }
     }
     if let Some(name) = &m.name {
@@ -342,6 +354,68 @@ fn put_number(body: &mut Map<String, Value>, key: &str, value: Option<f64>) -> R
         let n = serde_json::Number::from_f64(v)
             .ok_or_else(|| Error::invalid_request(format!("{key} must be a finite number")))?;
         body.insert(key.into(), Value::Number(n));
+    }
+    Ok(())
+}
+
+/// Inline image bytes a request may carry in all (their base64 text is a third larger).
+pub const MAX_INLINE_IMAGE_BYTES: usize = 4 << 20;
+
+/// A message's content as an OpenAI content-part list: its `content` text first, then the
+/// parts; images as `image_url` (bytes as a `data:` URL).
+fn content_parts(m: &Message) -> Value {
+    let mut parts: Vec<Value> = Vec::with_capacity(m.parts.len() + 1);
+    if let Some(text) = &m.content {
+        parts.push(json!({"type": "text", "text": text}));
+    }
+    for part in &m.parts {
+        parts.push(match part {
+            ContentPart::Text(text) => json!({"type": "text", "text": text}),
+            ContentPart::ImageUrl(url) => json!({"type": "image_url", "image_url": {"url": url}}),
+            ContentPart::Image(image) => {
+                let mut url = format!("data:{};base64,", image.mime_type);
+                base64::encode_into(&image.bytes, &mut url);
+                json!({"type": "image_url", "image_url": {"url": url}})
+            }
+        });
+    }
+    Value::Array(parts)
+}
+
+/// Checks the image parts: a known kind of MIME type, and inline bytes within the cap.
+fn check_parts(req: &ChatRequest) -> Result<(), Error> {
+    let mut inline = 0usize;
+    for (i, m) in req.messages.iter().enumerate() {
+        for part in &m.parts {
+            match part {
+                ContentPart::Image(image) => {
+                    let mime = &image.mime_type;
+                    let valid = mime.strip_prefix("image/").is_some_and(|sub| {
+                        !sub.is_empty()
+                            && sub
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+                    });
+                    if !valid {
+                        return Err(Error::invalid_request(format!(
+                            "messages[{i}]: image mime-type `{mime}` is not an image type (e.g. image/png)"
+                        )));
+                    }
+                    inline = inline.saturating_add(image.bytes.len());
+                }
+                ContentPart::ImageUrl(url) if url.trim().is_empty() => {
+                    return Err(Error::invalid_request(format!(
+                        "messages[{i}]: image-url is empty"
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+    if inline > MAX_INLINE_IMAGE_BYTES {
+        return Err(Error::invalid_request(format!(
+            "the request carries {inline} bytes of inline images; at most {MAX_INLINE_IMAGE_BYTES} (4 MiB) can be sent inline: pass large images by URL"
+        )));
     }
     Ok(())
 }
@@ -414,6 +488,7 @@ mod tests {
                     arguments: r#"{"p":"/x"}"#.into(),
                 }],
                 tool_call_id: None,
+                parts: vec![],
             },
             Message {
                 role: Role::Tool,
@@ -421,6 +496,7 @@ mod tests {
                 name: None,
                 tool_calls: vec![],
                 tool_call_id: Some("c1".into()),
+                parts: vec![],
             },
         ]);
         r.tools = vec![ToolDefinition {
@@ -462,6 +538,7 @@ mod tests {
             name: None,
             tool_calls: vec![],
             tool_call_id: None,
+            parts: vec![],
         }];
         assert!(validate(&r).unwrap_err().message.contains("tool-call-id"));
         r.messages = vec![user("x")];
@@ -630,5 +707,52 @@ mod tests {
         let v = body(&r, BackendKind::Vllm);
         assert_eq!(v["temperature"], json!(0.1));
         assert_eq!(v["chat_template_kwargs"], json!({"enable_thinking": false}));
+    }
+
+    #[test]
+    fn images_and_logprobs_in_the_openai_shapes() {
+        let mut r = request(vec![user("Describe these.")]);
+        r.messages[0].parts = vec![
+            ContentPart::ImageUrl("https://example.com/cat.png".into()),
+            ContentPart::Image(ImageData {
+                mime_type: "image/png".into(),
+                bytes: b"\x89PNG".to_vec(),
+            }),
+        ];
+        r.logprobs = Some(2);
+        let v = body(&r, BackendKind::Vllm);
+        assert_eq!(
+            v["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "Describe these."},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}
+            ])
+        );
+        assert_eq!(
+            (&v["logprobs"], &v["top_logprobs"]),
+            (&json!(true), &json!(2))
+        );
+
+        r.messages[0].parts = vec![ContentPart::Image(ImageData {
+            mime_type: "text/html".into(),
+            bytes: vec![1],
+        })];
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .message
+                .contains("not an image type")
+        );
+        r.messages[0].parts = vec![ContentPart::Image(ImageData {
+            mime_type: "image/jpeg".into(),
+            bytes: vec![0; MAX_INLINE_IMAGE_BYTES + 1],
+        })];
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .message
+                .contains("pass large images by URL")
+        );
     }
 }

@@ -46,7 +46,8 @@ async fn sends_an_openai_request_with_only_the_fields_set() {
             prompt_tokens: 12,
             completion_tokens: 19,
             total_tokens: 31,
-            reasoning_tokens: None
+            reasoning_tokens: None,
+            cached_tokens: None,
         })
     );
     assert_eq!(response.model, "Qwen/Qwen3-8B");

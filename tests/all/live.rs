@@ -135,7 +135,7 @@ async fn streamed_text_equals_the_concatenated_deltas() {
     while let Some(event) = stream.next().await {
         match event.unwrap() {
             StreamEvent::Content(t) => deltas.push_str(&t),
-            StreamEvent::Reasoning(_) | StreamEvent::ToolCall(_) => {}
+            StreamEvent::Reasoning(_) | StreamEvent::ToolCall(_) | StreamEvent::Logprobs(_) => {}
             StreamEvent::Done(r) => done = Some(r),
         }
     }
@@ -453,4 +453,89 @@ async fn a_server_killed_mid_stream_is_replaced_without_losing_text() {
             .args(["stop", "--name", name])
             .status();
     }
+}
+
+// ---- beyond chat, live -----------------------------------------------------------------
+
+/// The server's own count for a request equals the prompt tokens it reports when the same
+/// request is sent for real.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_counts_match_the_prompt_tokens_of_the_real_request() {
+    let _turn = live_turn().await;
+    let client = live().await;
+    let mut req = short("Name three colours.", 4);
+    req.messages.insert(0, Message::system("You are terse."));
+    let count = client.count_tokens(req.clone()).await.unwrap();
+    let real = client.chat(req).await.unwrap();
+    assert_eq!(count.prompt_tokens, real.usage.unwrap().prompt_tokens);
+    assert!(count.max_model_len.is_some_and(|n| n >= 512), "{count:?}");
+}
+
+/// Greedy decoding picks the most likely token: the top alternative is the chosen one.
+#[tokio::test(flavor = "multi_thread")]
+async fn greedy_logprobs_name_the_chosen_token_first() {
+    let _turn = live_turn().await;
+    let mut req = short("Say hi", 4);
+    req.logprobs = Some(3);
+    let r = live().await.chat(req).await.unwrap();
+    assert!(!r.logprobs.is_empty(), "{r:?}");
+    for t in &r.logprobs {
+        assert!(t.logprob <= 0.0 && t.top.len() <= 3 && !t.top.is_empty());
+        assert_eq!(t.top[0].token, t.token, "{t:?}");
+    }
+    assert_eq!(
+        r.logprobs
+            .iter()
+            .map(|t| t.token.as_str())
+            .collect::<String>(),
+        r.content.unwrap_or_default()
+    );
+}
+
+/// Embeddings from a llama.cpp server started with `--embeddings`: one vector per input,
+/// in order, equal for equal texts.
+#[tokio::test(flavor = "multi_thread")]
+async fn embeddings_from_a_live_server() {
+    let _turn = live_turn().await;
+    let url = start_local_server(&[
+        "--name",
+        "embeddings",
+        "--",
+        "--embeddings",
+        "--pooling",
+        "mean",
+    ]);
+    let client = core()
+        .client(config(BackendKind::OpenaiCompatible, &url))
+        .await
+        .unwrap();
+    let e = client
+        .embed(EmbedRequest {
+            inputs: vec![
+                "a red apple".into(),
+                "a cold night".into(),
+                "a red apple".into(),
+            ],
+            model: None,
+            dimensions: None,
+            batch_size: Some(2),
+            timeout_ms: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(e.vectors.len(), 3);
+    assert!(e.vectors[0].len() >= 64, "{}", e.vectors[0].len());
+    // Batched differently, equal texts agree to float noise; different texts do not.
+    let cosine = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (norm(a) * norm(b))
+    };
+    let same = cosine(&e.vectors[0], &e.vectors[2]);
+    let other = cosine(&e.vectors[0], &e.vectors[1]);
+    assert!(same > 0.9999 && other < same, "same {same}, other {other}");
+    assert_eq!(e.attempts, 2, "two batches");
+    let _ = std::process::Command::new(repo_root().join("scripts/local-server"))
+        .args(["stop", "--name", "embeddings"])
+        .status();
 }

@@ -335,3 +335,25 @@ fn whitespace_deltas_before_a_think_tag_are_held_once() {
     );
     assert_eq!(content(&events), "a");
 }
+
+#[test]
+fn logprobs_stream_as_their_own_events_and_land_in_the_record() {
+    let body = sse(&[
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"top_logprobs":[{"token":"Hi","logprob":-0.5},{"token":"Hey","logprob":-1.5}]}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"!"},"logprobs":{"content":[{"token":"!","logprob":null,"top_logprobs":[]}]},"finish_reason":"stop"}]}"#,
+        "[DONE]",
+    ]);
+    let (events, result) = run(&request(vec![user("x")]), &body, &[]);
+    let logprob_events: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Logprobs(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logprob_events.len(), 2);
+    assert_eq!(logprob_events[0][0].top[1].token, "Hey");
+    let r = result.unwrap();
+    assert_eq!(r.logprobs.len(), 2);
+    assert_eq!(r.logprobs[1].logprob, f64::NEG_INFINITY, "null is -inf");
+}
