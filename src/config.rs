@@ -104,6 +104,10 @@ pub struct Settings {
     pub metrics_ttl_ms: u64,
     pub max_response_bytes: u64,
     pub routing_seed: Option<u64>,
+    /// `cache-aware` load margin.
+    pub cache_aware_margin: u32,
+    /// Header carrying a request's session id.
+    pub session_header: String,
 }
 
 pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
@@ -232,6 +236,20 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
         ));
     }
 
+    let session_header = config
+        .session_header
+        .unwrap_or_else(|| "x-session-id".to_string())
+        .to_ascii_lowercase();
+    if session_header.is_empty()
+        || !session_header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::invalid_config(
+            "session-header must be a header name (letters, digits, `-`, `_`)",
+        ));
+    }
+
     Ok(Settings {
         backends,
         default_model: config.default_model,
@@ -243,6 +261,8 @@ pub fn validate(config: ClientConfig) -> Result<Settings, Error> {
         metrics_ttl_ms: u64::from(config.metrics_ttl_ms.unwrap_or(1_000)),
         max_response_bytes,
         routing_seed: config.routing_seed,
+        cache_aware_margin: config.cache_aware_margin.unwrap_or(4),
+        session_header,
     })
 }
 

@@ -45,6 +45,8 @@ impl types::ChatRequest {
             priority: None,
             continue_from: None,
             logprobs: None,
+            session_id: None,
+            cache_salt: None,
         }
     }
 

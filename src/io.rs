@@ -86,6 +86,8 @@ pub struct Request<'a> {
     pub accept: &'a str,
     /// `X-Request-Id` header value (chat calls).
     pub request_id: Option<&'a str>,
+    /// The session header (name, value), when the call has a session id.
+    pub session: Option<(&'a str, &'a str)>,
     /// JSON body (sent with `content-type: application/json`), for POST.
     pub body: Option<&'a [u8]>,
 }

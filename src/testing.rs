@@ -89,5 +89,7 @@ pub fn client_config(backends: Vec<BackendConfig>) -> ClientConfig {
         metrics_ttl_ms: None,
         max_response_bytes: None,
         routing_seed: None,
+        cache_aware_margin: None,
+        session_header: None,
     }
 }

@@ -68,6 +68,8 @@ struct FileConfig {
     metrics_ttl_ms: Option<u32>,
     max_response_bytes: Option<u64>,
     routing_seed: Option<u64>,
+    cache_aware_margin: Option<u32>,
+    session_header: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,8 +133,9 @@ pub fn routing_strategy(name: &str) -> Result<RoutingStrategy, Error> {
         "least-loaded" => Ok(RoutingStrategy::LeastLoaded),
         "priority" => Ok(RoutingStrategy::Priority),
         "weighted" => Ok(RoutingStrategy::Weighted),
+        "cache-aware" => Ok(RoutingStrategy::CacheAware),
         other => Err(invalid(format!(
-            "unknown routing `{other}` (sequential, least-loaded, priority or weighted)"
+            "unknown routing `{other}` (sequential, least-loaded, priority, weighted or cache-aware)"
         ))),
     }
 }
@@ -202,6 +205,8 @@ pub fn from_toml(text: &str) -> Result<ClientConfig, Error> {
         metrics_ttl_ms: file.metrics_ttl_ms,
         max_response_bytes: file.max_response_bytes,
         routing_seed: file.routing_seed,
+        cache_aware_margin: file.cache_aware_margin,
+        session_header: file.session_header,
     })
 }
 

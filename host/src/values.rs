@@ -65,6 +65,8 @@ impl ClientConfig {
             metrics_ttl_ms: None,
             max_response_bytes: None,
             routing_seed: None,
+            cache_aware_margin: None,
+            session_header: None,
         }
     }
 

@@ -6,8 +6,8 @@ use super::Client;
 use crate::config::Backend;
 use crate::errors::MAX_ERROR_BODY;
 use crate::io::{self, Deadline, Incoming, Io, Method, PhaseTimeouts, Request};
-use crate::routing::{BackendId, retry};
-use crate::types::{BackendKind, ChatRequest, Error};
+use crate::routing::{BackendId, Route, affinity, retry};
+use crate::types::{BackendKind, ChatRequest, Error, RoutingStrategy};
 use crate::wire::{request, server_errors};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -104,7 +104,12 @@ impl<I: Io> Client<I> {
             Mode::Whole => "application/json",
             Mode::Stream => "text/event-stream",
         };
-        self.with_retries(&capable, deadline, req.routing_ticket, |b, attempts| {
+        let route = Route {
+            ticket: req.routing_ticket,
+            affinity: (self.settings().routing == RoutingStrategy::CacheAware)
+                .then(|| affinity::session_key(req)),
+        };
+        self.with_retries(&capable, deadline, route, |b, attempts| {
             let body = bodies
                 .iter()
                 .find(|(x, _)| *x == b)
@@ -117,6 +122,7 @@ impl<I: Io> Client<I> {
                     Endpoint::Api("/chat/completions"),
                     accept,
                     Some(&request_id),
+                    req.session_id.as_deref(),
                     self.timeouts(),
                     deadline,
                 )
@@ -209,6 +215,7 @@ impl<I: Io> Client<I> {
         endpoint: Endpoint<'_>,
         accept: &str,
         request_id: Option<&str>,
+        session_id: Option<&str>,
         timeouts: PhaseTimeouts,
         deadline: Deadline,
     ) -> Result<I::Incoming, Failure> {
@@ -227,6 +234,7 @@ impl<I: Io> Client<I> {
             authorization: Some(&authorization),
             accept,
             request_id,
+            session: session_id.map(|id| (self.settings().session_header.as_str(), id)),
             body,
         };
         let mut response = self.io().send(&req, timeouts, deadline)?;

@@ -6,7 +6,7 @@ use super::Client;
 use super::calls::Failure;
 use super::probes::PROBE_MS;
 use crate::io::{self, Deadline, Io};
-use crate::routing::BackendId;
+use crate::routing::{BackendId, Route};
 use crate::types::{BackendKind, Error, ErrorCode, ModelInfo};
 use crate::wire::models;
 
@@ -37,7 +37,7 @@ impl<I: Io> Client<I> {
                 Some(m) => m.clone(),
                 // Discovery gets the retry policy a chat would (and counts as attempts).
                 None => self
-                    .with_retries(&[first], deadline, None, |b, _| {
+                    .with_retries(&[first], deadline, Route::default(), |b, _| {
                         self.models_of(b, deadline, Freshness::Cached)
                             .map_err(Failure::from)
                     })?
@@ -154,6 +154,7 @@ impl<I: Io> Client<I> {
                 None,
                 super::calls::Endpoint::Api("/models"),
                 "application/json",
+                None,
                 None,
                 self.timeouts().capped(PROBE_MS),
                 deadline,

@@ -8,6 +8,7 @@ use super::discovery::Freshness;
 use crate::decode::resume::sum_usage;
 use crate::io::{self, Io};
 use crate::types::{BackendKind, ChatRequest, EmbedRequest, Embeddings, Error, TokenCount};
+use crate::routing::{Route, affinity};
 use crate::wire::{embeddings, request, tokens};
 
 /// Texts per embeddings request unless the request says.
@@ -21,7 +22,11 @@ impl<I: Io> Client<I> {
         let (model, eligible) = self.route_model(req.model.as_deref(), deadline)?;
         self.detect_kinds(&eligible, deadline);
         let max = self.settings().max_response_bytes;
-        self.with_retries(&eligible, deadline, req.routing_ticket, |b, _| {
+        let route = Route {
+            ticket: req.routing_ticket,
+            affinity: Some(affinity::session_key(&req)),
+        };
+        self.with_retries(&eligible, deadline, route, |b, _| {
             let backend = self.resolved_backend(b);
             let call = CallIds {
                 request_id: "",
@@ -43,6 +48,7 @@ impl<I: Io> Client<I> {
                 Some(&body),
                 endpoint,
                 "application/json",
+                None,
                 None,
                 self.timeouts(),
                 deadline,
@@ -91,13 +97,14 @@ impl<I: Io> Client<I> {
         for chunk in req.inputs.chunks(batch) {
             let body = embeddings::body(chunk, &model, req.dimensions);
             let (answer, name, attempts) =
-                self.with_retries(&eligible, deadline, None, |b, attempts| {
+                self.with_retries(&eligible, deadline, Route::default(), |b, attempts| {
                     let backend = self.backend(b);
                     let mut response = self.exchange(
                         backend,
                         Some(&body),
                         Endpoint::Api("/embeddings"),
                         "application/json",
+                        None,
                         None,
                         self.timeouts(),
                         deadline,

@@ -105,7 +105,8 @@ impl<I: Io> Client<I> {
                 io,
                 redactor,
                 state: RefCell::new(State {
-                    router: Router::new(settings.routing, n, start),
+                    router: Router::new(settings.routing, n, start)
+                        .with_margin(settings.cache_aware_margin),
                     rng,
                     backends: vec![BackendState::default(); n],
                 }),

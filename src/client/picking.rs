@@ -4,7 +4,7 @@
 
 use super::Client;
 use crate::io::{Deadline, Io};
-use crate::routing::BackendId;
+use crate::routing::{BackendId, Route, affinity};
 use crate::routing::router::Candidate;
 use crate::types::RoutingStrategy;
 use crate::wire::metrics;
@@ -31,9 +31,12 @@ impl<I: Io> Client<I> {
         eligible: &[BackendId],
         tried: &[BackendId],
         deadline: Deadline,
-        ticket: Option<u64>,
+        route: Route,
     ) -> BackendId {
-        if self.state().router.strategy() == RoutingStrategy::LeastLoaded {
+        if matches!(
+            self.state().router.strategy(),
+            RoutingStrategy::LeastLoaded | RoutingStrategy::CacheAware
+        ) {
             let now = self.io().now_ms();
             for &b in eligible {
                 if self.state().backends[b.0].cooling(now).is_none() {
@@ -44,7 +47,7 @@ impl<I: Io> Client<I> {
         let mut excluded = tried.to_vec();
         loop {
             let now = self.io().now_ms();
-            let chosen = self.route_once(eligible, &excluded, now, ticket);
+            let chosen = self.route_once(eligible, &excluded, now, route);
             let recovering = self.state().backends[chosen.0].recovering(now);
             if !(self.settings().cooldown.probe_health && recovering) || excluded.contains(&chosen)
             {
@@ -65,7 +68,7 @@ impl<I: Io> Client<I> {
         eligible: &[BackendId],
         excluded: &[BackendId],
         now_ms: u64,
-        ticket: Option<u64>,
+        route: Route,
     ) -> BackendId {
         let mut guard = self.state();
         let state = &mut *guard;
@@ -77,11 +80,12 @@ impl<I: Io> Client<I> {
             .map(|(config, state)| Candidate {
                 weight: config.weight,
                 state,
+                key: affinity::stable_hash(&[config.name.as_bytes()]),
             })
             .collect();
         let chosen = state
             .router
-            .pick(eligible, excluded, now_ms, &all, &mut state.rng, ticket)
+            .pick(eligible, excluded, now_ms, &all, &mut state.rng, route)
             .unwrap_or(eligible[0]);
         drop(all);
         state.backends[chosen.0].picked();

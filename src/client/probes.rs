@@ -32,6 +32,7 @@ impl<I: Io> Client<I> {
             authorization: Some(&authorization),
             accept: "*/*",
             request_id: None,
+            session: None,
             body: None,
         };
         let named = |e: Error| Error {

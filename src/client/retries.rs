@@ -5,7 +5,7 @@
 use super::Client;
 use super::calls::Failure;
 use crate::io::{Deadline, Io};
-use crate::routing::{BackendId, retry};
+use crate::routing::{BackendId, Route, retry};
 use crate::types::{Error, ErrorCode, TimeoutKind};
 
 impl<I: Io> Client<I> {
@@ -16,14 +16,14 @@ impl<I: Io> Client<I> {
         &self,
         eligible: &[BackendId],
         deadline: Deadline,
-        ticket: Option<u64>,
+        route: Route,
         mut attempt: impl FnMut(BackendId, u32) -> Result<T, Failure>,
     ) -> Result<T, Error> {
         let policy = self.settings().retry;
         let mut tried: Vec<BackendId> = Vec::new();
         let mut attempts = 0u32;
         loop {
-            let b = self.pick(eligible, &tried, deadline, ticket);
+            let b = self.pick(eligible, &tried, deadline, route);
             attempts += 1;
             let failure = match attempt(b, attempts) {
                 Ok(value) => {

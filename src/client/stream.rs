@@ -404,6 +404,7 @@ impl<I: Io> Client<I> {
             authorization: Some(&authorization),
             accept: "*/*",
             request_id: Some(rid),
+            session: None,
             body: Some(body.as_bytes()),
         };
         let deadline = self.deadline_in(PROBE_MS);

@@ -2,6 +2,7 @@
 //! the client remembers about each backend (`backends`), when to retry and how long to wait
 //! (`retry`), and the small PRNG behind jitter and weighted picks (`rng`).
 
+pub mod affinity;
 pub mod backends;
 pub mod retry;
 pub mod rng;
@@ -9,4 +10,4 @@ pub mod router;
 
 pub use backends::{BackendId, BackendState};
 pub use rng::Rng;
-pub use router::Router;
+pub use router::{Route, Router};

@@ -6,6 +6,7 @@
 //! A backend that failed is cooling down: skipped while another candidate is not; when all
 //! are, the one whose cooldown ends first is tried rather than failing without trying.
 
+use crate::routing::affinity;
 use crate::routing::backends::{BackendId, BackendState};
 use crate::routing::rng::Rng;
 use crate::types::RoutingStrategy;
@@ -17,6 +18,17 @@ pub struct Candidate<'a> {
     pub weight: u32,
     /// What the client remembers about it.
     pub state: &'a BackendState,
+    /// Its stable identity for `cache-aware` ranking (a hash of its name).
+    pub key: u64,
+}
+
+/// What one call tells routing besides its candidates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Route {
+    /// The host's numbering of the call: round-robin turns follow it.
+    pub ticket: Option<u64>,
+    /// The call's session key, for `cache-aware` (see `affinity`).
+    pub affinity: Option<u64>,
 }
 
 /// The strategy and the round-robin cursor of one client.
@@ -24,6 +36,8 @@ pub struct Candidate<'a> {
 pub struct Router {
     strategy: RoutingStrategy,
     cursor: usize,
+    /// `cache-aware`: load above the least-loaded backend a session's backend may carry.
+    margin: f64,
 }
 
 impl Router {
@@ -33,7 +47,14 @@ impl Router {
             strategy,
             // A random start keeps many client instances from marching in lock-step.
             cursor: start % backends.max(1),
+            margin: 4.0,
         }
+    }
+
+    /// The same router with this `cache-aware` load margin.
+    pub fn with_margin(mut self, margin: u32) -> Router {
+        self.margin = f64::from(margin);
+        self
     }
 
     /// The configured strategy.
@@ -51,8 +72,9 @@ impl Router {
         now_ms: u64,
         all: &[Candidate<'_>],
         rng: &mut Rng,
-        ticket: Option<u64>,
+        route: Route,
     ) -> Option<BackendId> {
+        let ticket = route.ticket;
         let fresh: Vec<BackendId> = eligible
             .iter()
             .copied()
@@ -80,7 +102,33 @@ impl Router {
             RoutingStrategy::Sequential => self.round_robin(&healthy, ticket),
             RoutingStrategy::Weighted => weighted(&healthy, all, rng),
             RoutingStrategy::LeastLoaded => self.least_loaded(&healthy, all, ticket),
+            RoutingStrategy::CacheAware => match route.affinity {
+                Some(session) => self.cache_aware(&healthy, all, session),
+                None => self.round_robin(&healthy, ticket),
+            },
         }
+    }
+
+    /// The session's first backend by rendezvous rank, unless its load exceeds the least
+    /// loaded one's by more than the margin: then the next in the session's rank.
+    fn cache_aware(
+        &self,
+        pool: &[BackendId],
+        all: &[Candidate<'_>],
+        session: u64,
+    ) -> Option<BackendId> {
+        let mut ranked: Vec<(u64, BackendId)> = pool
+            .iter()
+            .map(|&b| (affinity::score(session, all.get(b.0).map_or(0, |c| c.key)), b))
+            .collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
+        let load = |b: BackendId| all.get(b.0).and_then(|c| c.state.load());
+        let least = pool.iter().filter_map(|&b| load(b)).fold(f64::INFINITY, f64::min);
+        ranked
+            .iter()
+            .map(|&(_, b)| b)
+            .find(|&b| load(b).is_none_or(|l| l <= least + self.margin))
+            .or_else(|| ranked.first().map(|&(_, b)| b))
     }
 
     /// The next backend in turn: by the call's ticket when the host numbers calls, else by
@@ -151,6 +199,8 @@ mod tests {
     struct Fleet {
         weights: Vec<u32>,
         states: Vec<BackendState>,
+        /// The session key picks are made for (`cache-aware`).
+        session: Option<u64>,
     }
 
     impl Fleet {
@@ -164,6 +214,7 @@ mod tests {
                 })
                 .collect();
             Fleet {
+                session: None,
                 weights: weights.to_vec(),
                 states,
             }
@@ -188,9 +239,18 @@ mod tests {
                 .weights
                 .iter()
                 .zip(&self.states)
-                .map(|(&weight, state)| Candidate { weight, state })
+                .enumerate()
+                .map(|(i, (&weight, state))| Candidate {
+                    weight,
+                    state,
+                    key: affinity::stable_hash(&[format!("b{i}").as_bytes()]),
+                })
                 .collect();
-            let chosen = r.pick(&ids, &tried, now_ms, &all, rng, ticket)?;
+            let route = Route {
+                ticket,
+                affinity: self.session,
+            };
+            let chosen = r.pick(&ids, &tried, now_ms, &all, rng, route)?;
             self.states[chosen.0].picked();
             Some(chosen.0)
         }
@@ -278,4 +338,59 @@ mod tests {
             .collect();
         assert_eq!(turns, [0, 2, 0, 2], "cooling backends are skipped");
     }
+
+    #[test]
+    fn cache_aware_keeps_sessions_put_spreads_them_and_moves_only_a_dead_backends() {
+        let n = 8;
+        let mut fleet = Fleet::new(&vec![1; n], &vec![None; n]);
+        let mut r = Router::new(RoutingStrategy::CacheAware, n, 0);
+        let mut rng = Rng::new(1);
+        let sessions: Vec<u64> = (0..2000u64)
+            .map(|s| affinity::stable_hash(&[b"agent", &s.to_le_bytes()]))
+            .collect();
+        let mut home = Vec::new();
+        for &s in &sessions {
+            fleet.session = Some(s);
+            let first = fleet.pick(&mut r, &[], 0, &mut rng, None).unwrap();
+            // Stable: asked again (or by another instance's router), the same backend.
+            let mut other = Router::new(RoutingStrategy::CacheAware, n, 5);
+            assert_eq!(fleet.pick(&mut other, &[], 0, &mut rng, None), Some(first));
+            home.push(first);
+        }
+        let mut per = vec![0usize; n];
+        home.iter().for_each(|&b| per[b] += 1);
+        let mean = sessions.len() as f64 / n as f64;
+        let max = *per.iter().max().unwrap() as f64;
+        assert!(max / mean < 1.3, "balanced: {per:?}");
+
+        // Backend 3 dies (cooling): only its sessions move.
+        let cooldown = C;
+        fleet.states[3].failed(0, &cooldown, None);
+        let mut moved = 0;
+        for (i, &s) in sessions.iter().enumerate() {
+            fleet.session = Some(s);
+            let now = fleet.pick(&mut r, &[], 1, &mut rng, None).unwrap();
+            if now != home[i] {
+                assert_eq!(home[i], 3, "a session of a live backend moved");
+                moved += 1;
+            }
+        }
+        assert_eq!(moved, per[3]);
+    }
+
+    #[test]
+    fn cache_aware_leaves_an_overloaded_backend_for_the_sessions_next_choice() {
+        let mut fleet = Fleet::new(&[1, 1, 1], &[Some(0.0), Some(0.0), Some(0.0)]);
+        let r = &mut Router::new(RoutingStrategy::CacheAware, 3, 0).with_margin(2);
+        let mut rng = Rng::new(1);
+        fleet.session = Some(affinity::stable_hash(&[b"one session"]));
+        let home = fleet.pick(r, &[], 0, &mut rng, None).unwrap();
+        // Within the margin it stays (each pick adds one to the load until the next reading).
+        assert_eq!(fleet.pick(r, &[], 0, &mut rng, None), Some(home));
+        assert_eq!(fleet.pick(r, &[], 0, &mut rng, None), Some(home));
+        // Three above the others: the session's next backend.
+        let next = fleet.pick(r, &[], 0, &mut rng, None).unwrap();
+        assert_ne!(next, home);
+    }
+
 }

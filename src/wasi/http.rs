@@ -58,6 +58,9 @@ pub fn send(
     if let Some(id) = req.request_id {
         headers.push(("x-request-id".into(), id.as_bytes().to_vec()));
     }
+    if let Some((name, value)) = req.session {
+        headers.push((name.into(), value.as_bytes().to_vec()));
+    }
     if let Some(body) = req.body {
         headers.push(("content-type".into(), b"application/json".to_vec()));
         headers.push(("content-length".into(), body.len().to_string().into_bytes()));

@@ -104,6 +104,13 @@ pub fn validate(req: &ChatRequest) -> Result<(), Error> {
         ));
     }
     check_parts(req)?;
+    if let Some(id) = &req.session_id
+        && (id.is_empty() || id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(Error::invalid_request(
+            "session-id must be 1-256 visible ASCII characters (no spaces)",
+        ));
+    }
     if req.timeout_ms == Some(0) {
         return Err(Error::invalid_request("timeout-ms must be at least 1"));
     }
@@ -287,6 +294,9 @@ fn control_fields(
             }
             BackendKind::OpenaiCompatible | BackendKind::Auto => {}
         }
+    }
+    if let (Some(salt), BackendKind::Vllm) = (&req.cache_salt, backend.kind) {
+        body.insert("cache_salt".into(), salt.clone().into());
     }
     if let (Some(p), true) = (req.priority, call.send_priority) {
         match backend.kind {

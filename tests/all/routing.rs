@@ -435,3 +435,47 @@ async fn a_backend_that_cannot_express_the_request_is_left_out() {
     assert!(e.message.contains("look-around"), "{}", e.message);
     assert_eq!(llama.requests_to(CHAT).len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_aware_keeps_each_session_on_one_backend_and_tells_cluster_routers() {
+    let servers = [
+        ReplayServer::start().await,
+        ReplayServer::start().await,
+        ReplayServer::start().await,
+    ];
+    for s in &servers {
+        s.on(CHAT, replies::text("ok"));
+    }
+    let mut cfg = config(BackendKind::Vllm, &servers[0].base_url());
+    for s in &servers[1..] {
+        cfg.backends.push(BackendConfig::new(BackendKind::Vllm, s.base_url()));
+    }
+    cfg.routing = Some(RoutingStrategy::CacheAware);
+    let client = core().client(cfg.clone()).await.unwrap();
+    let other_instance = core().client(cfg).await.unwrap();
+    for session in 0..12 {
+        for turn in 0..3 {
+            let mut req = ask(&format!("turn {turn}"));
+            req.session_id = Some(format!("agent-{session}"));
+            req.cache_salt = Some("tenant-a".into());
+            // Turns alternate between two clients: they agree without sharing state.
+            let c = if turn % 2 == 0 { &client } else { &other_instance };
+            c.chat(req).await.unwrap();
+        }
+    }
+    let mut used = 0;
+    for s in &servers {
+        let sent = s.requests_to(CHAT);
+        used += usize::from(!sent.is_empty());
+        let mut sessions: Vec<String> = sent
+            .iter()
+            .map(|r| r.header("x-session-id").unwrap().to_string())
+            .collect();
+        assert!(sent.iter().all(|r| r.json()["cache_salt"] == "tenant-a"));
+        let turns = sessions.len();
+        sessions.sort();
+        sessions.dedup();
+        assert_eq!(turns, sessions.len() * 3, "every turn of a session on one server");
+    }
+    assert!(used >= 2, "sessions spread over the servers");
+}
