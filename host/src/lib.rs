@@ -35,6 +35,7 @@ mod bindings;
 pub mod cache;
 mod errors;
 mod http_errors;
+mod limits;
 mod pool;
 pub mod sandbox;
 mod stream;
@@ -241,7 +242,7 @@ fn engine_config(options: &HostOptions) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     // One component instance holds a few core instances (the program, WASI shims), with
     // their memories and tables.
-    let per_component = 4;
+    let per_component = limits::CORE_INSTANCES_PER_STORE as u32;
     pool.total_component_instances(options.max_instances)
         .total_core_instances(options.max_instances.saturating_mul(per_component))
         .total_memories(options.max_instances.saturating_mul(per_component))

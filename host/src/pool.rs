@@ -4,16 +4,16 @@
 use crate::Runtime;
 use crate::bindings::LlmCorePlugin;
 use crate::errors;
+use crate::limits::{CpuMeter, MemoryLimiter};
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
 use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall,
 };
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{ResourceAny, ResourceTable};
-use wasmtime::{CallHook, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -24,36 +24,8 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: SandboxHooks,
-    limits: StoreLimits,
+    memory: MemoryLimiter,
     cpu: CpuMeter,
-}
-
-/// Time spent executing wasm in the current call into the component: the call hooks add
-/// up the stretches between entering wasm and leaving it for the host (so waiting on the
-/// network, which happens in the host, never counts).
-struct CpuMeter {
-    budget: Duration,
-    used: Duration,
-    entered: Option<Instant>,
-}
-
-impl CpuMeter {
-    fn hook(&mut self, hook: CallHook) {
-        match hook {
-            CallHook::CallingWasm | CallHook::ReturningFromHost => {
-                self.entered = Some(Instant::now())
-            }
-            CallHook::ReturningFromWasm | CallHook::CallingHost => {
-                if let Some(t) = self.entered.take() {
-                    self.used += t.elapsed();
-                }
-            }
-        }
-    }
-
-    fn exhausted(&self) -> bool {
-        self.used + self.entered.map_or(Duration::ZERO, |t| t.elapsed()) > self.budget
-    }
 }
 
 impl HostState {
@@ -89,11 +61,15 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Gives the next call into the component its CPU budget.
-    pub fn refuel(&mut self) {
-        let cpu = &mut self.store.data_mut().cpu;
-        cpu.used = Duration::ZERO;
-        cpu.entered = None;
+    /// Gives the next call into the component its whole CPU budget (`max_cpu_time` is per
+    /// call into the component, so each stream read gets its own).
+    pub fn reset_cpu(&mut self) {
+        self.store.data_mut().cpu.reset();
+    }
+
+    /// A wasmtime failure of a call into this instance, classified (see `errors`).
+    pub fn trap_error(&self, context: &str, trap: wasmtime::Error) -> Error {
+        errors::from_wasmtime(context, trap, self.store.data().memory.tripped())
     }
 }
 
@@ -263,39 +239,32 @@ impl Client {
                 },
                 sender: runtime.transport.clone(),
             },
-            // A trap (not a failed allocation the guest would abort on) names the cause.
-            limits: StoreLimitsBuilder::new()
-                .memory_size(options.max_memory_bytes)
-                .instances(4)
-                .trap_on_grow_failure(true)
-                .build(),
-            cpu: CpuMeter {
-                budget: options.max_cpu_time,
-                used: Duration::ZERO,
-                entered: None,
-            },
+            memory: MemoryLimiter::new(options.max_memory_bytes),
+            cpu: CpuMeter::new(options.max_cpu_time),
         };
         let mut store = Store::new(&runtime.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.memory);
         store.call_hook(|mut ctx, hook| {
             ctx.data_mut().cpu.hook(hook);
             Ok(())
         });
         // Each epoch tick while wasm runs: over budget is a trap, else yield to other tasks.
         store.epoch_deadline_callback(|ctx| {
-            if ctx.data().cpu.exhausted() {
-                return Err(wasmtime::Error::msg(
-                    "the component used up its CPU time (max_cpu_time)",
-                ));
-            }
+            ctx.data().cpu.check().map_err(wasmtime::Error::new)?;
             Ok(UpdateDeadline::Yield(1))
         });
         store.set_epoch_deadline(1);
-        let plugin = runtime
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| errors::internal("cannot instantiate the component", e))?;
+        let plugin = match runtime.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                let memory = store.data().memory.tripped();
+                return Err(errors::from_wasmtime(
+                    "cannot instantiate the component",
+                    e,
+                    memory,
+                ));
+            }
+        };
         // Consecutive seeds: instances start round-robin on successive backends and each
         // alternates, so together they spread like one client (see the crate docs).
         let ordinal = self
@@ -308,8 +277,14 @@ impl Client {
             .aios_llm_llm_core()
             .client()
             .call_open(&mut store, &config)
-            .await
-            .map_err(|e| errors::internal("client.open failed", e))?;
+            .await;
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let memory = store.data().memory.tripped();
+                return Err(errors::from_wasmtime("client.open failed", e, memory));
+            }
+        };
         Ok(Instance {
             store,
             plugin,
@@ -336,13 +311,13 @@ impl Client {
         f: impl AsyncFnOnce(&mut Instance) -> wasmtime::Result<Result<T, Error>>,
     ) -> Result<T, Error> {
         let mut lease = self.lease().await?;
-        lease.get().refuel();
+        lease.get().reset_cpu();
         match f(lease.get()).await {
             Ok(result) => {
                 lease.release();
                 result
             }
-            Err(trap) => Err(errors::internal(what, trap)),
+            Err(trap) => Err(lease.get().trap_error(what, trap)),
         }
     }
 
@@ -394,7 +369,7 @@ impl Client {
         let mut lease = self.lease().await?;
         let started = {
             let i = lease.get();
-            i.refuel();
+            i.reset_cpu();
             i.plugin
                 .aios_llm_llm_core()
                 .client()
@@ -407,7 +382,7 @@ impl Client {
                 lease.release();
                 Err(e)
             }
-            Err(trap) => Err(errors::internal("chat-stream", trap)),
+            Err(trap) => Err(lease.get().trap_error("chat-stream", trap)),
         }
     }
 

@@ -48,15 +48,22 @@ impl ChatStream {
             return Ok(());
         };
         let instance = lease.get();
-        instance.refuel();
+        instance.reset_cpu();
         let handle = state.handle;
-        let pollable = instance
+        let subscribed = instance
             .plugin
             .aios_llm_llm_core()
             .chat_stream()
             .call_subscribe(&mut instance.store, handle)
-            .await
-            .map_err(|e| errors::internal("chat-stream.subscribe", e))?;
+            .await;
+        let pollable = match subscribed {
+            Ok(p) => p,
+            Err(trap) => {
+                let e = instance.trap_error("chat-stream.subscribe", trap);
+                state.lease = None; // a trapped instance is not reused
+                return Err(e);
+            }
+        };
         let table = instance.store.data_mut().table();
         let waited = HostPollable::block(
             table,
@@ -129,7 +136,7 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
         return Ok(Vec::new());
     };
     let instance = lease.get();
-    instance.refuel();
+    instance.reset_cpu();
     let stream = instance.plugin.aios_llm_llm_core().chat_stream();
     let result = if wait {
         stream
@@ -152,8 +159,9 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
             Err(e)
         }
         Err(trap) => {
+            let e = instance.trap_error("chat-stream", trap);
             state.lease = None; // a trapped instance is not reused
-            Err(errors::internal("chat-stream", trap))
+            Err(e)
         }
     }
 }
@@ -162,7 +170,7 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
 async fn finish(state: &mut State) {
     if let Some(mut lease) = state.lease.take() {
         let instance = lease.get();
-        instance.refuel();
+        instance.reset_cpu();
         if state
             .handle
             .resource_drop_async(&mut instance.store)

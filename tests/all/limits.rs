@@ -31,7 +31,11 @@ async fn memory_cap() {
     server.push(CHAT, replies::text(&"x".repeat(40 << 20)));
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
-    assert!(e.message.contains("memory limit"), "{}", e.message);
+    assert!(
+        e.message.contains("memory limit") && e.message.contains("max_memory_bytes"),
+        "{}",
+        e.message
+    );
     healthy_after(&client, &server).await;
 }
 
@@ -49,7 +53,11 @@ async fn cpu_cap() {
     server.push(CHAT, replies::text(&"x".repeat(24 << 20)));
     let e = client.chat(ask("hi")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
-    assert!(e.message.contains("CPU limit"), "{}", e.message);
+    assert!(
+        e.message.contains("CPU limit") && e.message.contains("max_cpu_time"),
+        "{}",
+        e.message
+    );
     healthy_after(&client, &server).await;
 }
 
@@ -171,7 +179,10 @@ async fn instance_slots_are_a_limit_too() {
     let results = concurrent(&client, 4).await;
     let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
-        !refused.is_empty() && refused.iter().all(|e| e.code == ErrorCode::LimitExceeded),
+        !refused.is_empty()
+            && refused
+                .iter()
+                .all(|e| e.code == ErrorCode::LimitExceeded && e.message.contains("max_instances")),
         "{results:?}"
     );
     assert!(results.iter().filter(|r| r.is_ok()).count() >= 1);
