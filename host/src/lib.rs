@@ -37,6 +37,7 @@ mod errors;
 mod http_errors;
 mod limits;
 mod pool;
+mod received;
 pub mod sandbox;
 mod stream;
 pub mod transport;

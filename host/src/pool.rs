@@ -5,6 +5,7 @@ use crate::Runtime;
 use crate::bindings::LlmCorePlugin;
 use crate::errors;
 use crate::limits::{CpuMeter, MemoryLimiter};
+use crate::received::{BackendNames, CallLog};
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
 use crate::types::{
@@ -61,21 +62,32 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
+    /// Starts a call (or a stream): an empty request log, and the whole CPU budget.
+    pub fn begin_call(&mut self) {
+        self.store.data_mut().hooks.log = CallLog::default();
+        self.reset_cpu();
+    }
+
     /// Gives the next call into the component its whole CPU budget (`max_cpu_time` is per
     /// call into the component, so each stream read gets its own).
     pub fn reset_cpu(&mut self) {
         self.store.data_mut().cpu.reset();
     }
 
-    /// A wasmtime failure of a call into this instance, classified (see `errors`).
-    pub fn trap_error(&self, context: &str, trap: wasmtime::Error) -> Error {
-        errors::from_wasmtime(context, trap, self.store.data().memory.tripped())
+    /// A wasmtime failure of a call into this instance, classified (see `errors`), with
+    /// the backend and attempts of the call so far.
+    pub fn trap_error(&self, names: &BackendNames, context: &str, trap: wasmtime::Error) -> Error {
+        let data = self.store.data();
+        let mut e = errors::from_wasmtime(context, trap, data.memory.tripped());
+        names.annotate(&mut e, &data.hooks.log);
+        e
     }
 }
 
 pub(crate) struct Shared {
     runtime: Arc<Runtime>,
     config: ClientConfig,
+    names: BackendNames,
     allow: Arc<Allowlist>,
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
@@ -121,6 +133,15 @@ impl Lease {
             .expect("a lease holds its instance until released")
     }
 
+    /// A wasmtime failure of a call into the leased instance, classified, with the call's
+    /// backend and attempts (see `Instance::trap_error`).
+    pub fn trap_error(&self, context: &str, trap: wasmtime::Error) -> Error {
+        match &self.instance {
+            Some(i) => i.trap_error(&self.shared.names, context, trap),
+            None => errors::internal(context, trap),
+        }
+    }
+
     pub fn release(mut self) {
         if let Some(instance) = self.instance.take() {
             self.shared
@@ -142,6 +163,7 @@ impl Client {
         let seed_base = first_ticket(&config.routing_seed);
         let shared = Arc::new(Shared {
             runtime,
+            names: BackendNames::new(&config),
             config,
             allow: Arc::new(allow),
             idle: Mutex::new(Vec::new()),
@@ -238,6 +260,7 @@ impl Client {
                     max_timeout: options.max_timeout,
                 },
                 sender: runtime.transport.clone(),
+                log: CallLog::default(),
             },
             memory: MemoryLimiter::new(options.max_memory_bytes),
             cpu: CpuMeter::new(options.max_cpu_time),
@@ -311,13 +334,13 @@ impl Client {
         f: impl AsyncFnOnce(&mut Instance) -> wasmtime::Result<Result<T, Error>>,
     ) -> Result<T, Error> {
         let mut lease = self.lease().await?;
-        lease.get().reset_cpu();
+        lease.get().begin_call();
         match f(lease.get()).await {
             Ok(result) => {
                 lease.release();
                 result
             }
-            Err(trap) => Err(lease.get().trap_error(what, trap)),
+            Err(trap) => Err(lease.trap_error(what, trap)),
         }
     }
 
@@ -369,7 +392,7 @@ impl Client {
         let mut lease = self.lease().await?;
         let started = {
             let i = lease.get();
-            i.reset_cpu();
+            i.begin_call();
             i.plugin
                 .aios_llm_llm_core()
                 .client()
@@ -377,12 +400,16 @@ impl Client {
                 .await
         };
         match started {
-            Ok(Ok(handle)) => Ok(ChatStream::new(lease, handle)),
+            Ok(Ok(handle)) => Ok(ChatStream::new(
+                lease,
+                handle,
+                request.model.clone().unwrap_or_default(),
+            )),
             Ok(Err(e)) => {
                 lease.release();
                 Err(e)
             }
-            Err(trap) => Err(lease.get().trap_error("chat-stream", trap)),
+            Err(trap) => Err(lease.trap_error("chat-stream", trap)),
         }
     }
 

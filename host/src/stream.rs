@@ -5,6 +5,7 @@
 
 use crate::errors;
 use crate::pool::Lease;
+use crate::received::Received;
 use crate::types::{ChatResponse, Error, StreamEvent};
 use futures::Stream;
 use std::collections::VecDeque;
@@ -18,6 +19,11 @@ struct State {
     lease: Option<Lease>,
     handle: ResourceAny,
     ready: VecDeque<StreamEvent>,
+    /// Everything pulled from the component so far, for the partial response of an error
+    /// the host raises (a trap, a limit).
+    received: Received,
+    /// The model asked for, for that partial response.
+    model: String,
 }
 
 /// Yields `Content`, `Reasoning` and `ToolCall` deltas, then `Done` with the assembled
@@ -28,12 +34,14 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(crate) fn new(lease: Lease, handle: ResourceAny) -> ChatStream {
+    pub(crate) fn new(lease: Lease, handle: ResourceAny, model: String) -> ChatStream {
         ChatStream {
             state: Some(State {
                 lease: Some(lease),
                 handle,
                 ready: VecDeque::new(),
+                received: Received::default(),
+                model,
             }),
             pending: None,
         }
@@ -59,7 +67,8 @@ impl ChatStream {
         let pollable = match subscribed {
             Ok(p) => p,
             Err(trap) => {
-                let e = instance.trap_error("chat-stream.subscribe", trap);
+                let mut e = lease.trap_error("chat-stream.subscribe", trap);
+                state.received.annotate(&mut e, &state.model);
                 state.lease = None; // a trapped instance is not reused
                 return Err(e);
             }
@@ -147,6 +156,9 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
     };
     match result {
         Ok(Ok(events)) => {
+            for event in &events {
+                state.received.push(event);
+            }
             if (wait && events.is_empty())
                 || events.iter().any(|e| matches!(e, StreamEvent::Done(_)))
             {
@@ -159,7 +171,8 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
             Err(e)
         }
         Err(trap) => {
-            let e = instance.trap_error("chat-stream", trap);
+            let mut e = lease.trap_error("chat-stream", trap);
+            state.received.annotate(&mut e, &state.model);
             state.lease = None; // a trapped instance is not reused
             Err(e)
         }

@@ -36,6 +36,9 @@ async fn memory_cap() {
         "{}",
         e.message
     );
+    // The guest never returned, yet the error says where the call went.
+    assert_eq!(e.backend.as_deref(), Some(authority(&server).as_str()));
+    assert_eq!(e.attempts, 1);
     healthy_after(&client, &server).await;
 }
 
@@ -58,6 +61,87 @@ async fn cpu_cap() {
         "{}",
         e.message
     );
+    assert_eq!(e.backend.as_deref(), Some(authority(&server).as_str()));
+    assert_eq!(e.attempts, 1);
+    healthy_after(&client, &server).await;
+}
+
+/// The backend name the guest gives a server without a configured name: `host:port`.
+fn authority(server: &ReplayServer) -> String {
+    server.addr().to_string()
+}
+
+/// A stream whose first event is small and whose second is `huge_len` bytes of text, sent
+/// 300 ms apart (so the first is delivered before the second arrives).
+fn first_small_then_huge(huge_len: usize) -> Reply {
+    let first = replies::event(&replies::content_chunk("first words"));
+    let huge = replies::event(&replies::content_chunk(&"x".repeat(huge_len)));
+    Reply::sse_raw([first, huge]).delayed(Duration::from_millis(300))
+}
+
+/// Reads a stream to its end: the content delivered and the error it ended with.
+async fn stream_until_error(stream: llm_core_host::ChatStream) -> (String, Error, Duration) {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let mut stream = stream;
+    let mut content = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(StreamEvent::Content(t)) => content.push_str(&t),
+            Ok(StreamEvent::Done(r)) => {
+                panic!("the stream finished: {:?}", r.content.map(|c| c.len()))
+            }
+            Ok(_) => {}
+            Err(e) => return (content, e, started.elapsed()),
+        }
+    }
+    panic!("the stream ended without an error");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_stopped_by_a_limit_keeps_what_was_delivered() {
+    let server = ReplayServer::start().await;
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    cfg.max_response_bytes = Some(64 << 20);
+
+    // Memory: the second event alone is larger than the instance may grow.
+    let host = core_with(HostOptions {
+        max_memory_bytes: 16 << 20,
+        ..HostOptions::default()
+    });
+    let client = host.client(cfg.clone()).await.unwrap();
+    server.push(CHAT, first_small_then_huge(40 << 20));
+    let (delivered, e, took) =
+        stream_until_error(client.chat_stream(ask("hi")).await.unwrap()).await;
+    eprintln!("memory limit on a stream: error after {took:?}");
+    assert_eq!(delivered, "first words");
+    assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
+    assert!(e.message.contains("memory limit"), "{}", e.message);
+    let partial = e.partial.expect("the delivered text is kept");
+    assert_eq!(partial.content.as_deref(), Some("first words"));
+    assert_eq!(partial.backend, authority(&server));
+    assert_eq!(e.backend.as_deref(), Some(authority(&server).as_str()));
+    assert_eq!(e.attempts, 1);
+    healthy_after(&client, &server).await;
+
+    // CPU: parsing the second event takes far longer than 1 ms of wasm.
+    let host = core_with(HostOptions {
+        max_cpu_time: Duration::from_millis(1),
+        ..HostOptions::default()
+    });
+    let client = host.client(cfg).await.unwrap();
+    server.push(CHAT, first_small_then_huge(24 << 20));
+    let (delivered, e, took) =
+        stream_until_error(client.chat_stream(ask("hi")).await.unwrap()).await;
+    eprintln!("CPU limit on a stream: error after {took:?}");
+    assert_eq!(delivered, "first words");
+    assert_eq!(e.code, ErrorCode::LimitExceeded, "{e:?}");
+    assert!(e.message.contains("CPU limit"), "{}", e.message);
+    let partial = e.partial.expect("the delivered text is kept");
+    assert_eq!(partial.content.as_deref(), Some("first words"));
+    assert_eq!(partial.backend, authority(&server));
+    assert_eq!(partial.model, "m");
+    assert_eq!(e.attempts, 1);
     healthy_after(&client, &server).await;
 }
 
