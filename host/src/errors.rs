@@ -79,6 +79,17 @@ pub(crate) fn from_wasmtime(
     )
 }
 
+/// A call the host stopped at [`crate::HostOptions::max_call_duration`].
+pub(crate) fn call_too_long(limit: std::time::Duration) -> Error {
+    Error::new(
+        ErrorCode::Timeout(crate::types::TimeoutKind::Total),
+        format!(
+            "the call took longer than the host allows ({} ms, max_call_duration)",
+            limit.as_millis()
+        ),
+    )
+}
+
 /// A host fault outside any store (engine creation, compiling, linking): `internal`.
 pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
     from_wasmtime(context, e, None)

@@ -68,8 +68,16 @@ pub struct HostOptions {
     pub max_memory_bytes: usize,
     /// Largest response body handed to the component.
     pub max_response_bytes: u64,
-    /// Upper bound on every timeout the component requests.
+    /// Upper bound on every timeout the component requests (connect, first byte, between
+    /// bytes: each phase of each request).
     pub max_timeout: Duration,
+    /// Wall-clock cap on a whole call, whatever the component's own timeouts say: a `chat`
+    /// (every attempt and backoff included) or a stream from `chat_stream` to its end. A
+    /// call past it fails with `timeout(total)`, keeping the backend, attempts and a
+    /// stream's delivered text; the instance is thrown away. It holds against a server that
+    /// drips one byte per between-bytes interval forever, which `max_timeout` alone, being
+    /// per phase, does not stop. Default 600 s.
+    pub max_call_duration: Duration,
     /// How long a call waits for a free slot when `max_concurrent_calls` are in flight
     /// before failing with `limit-exceeded`.
     pub queue_timeout: Duration,
@@ -92,6 +100,7 @@ impl Default for HostOptions {
             max_memory_bytes: 64 << 20,
             max_response_bytes: 16 << 20,
             max_timeout: Duration::from_secs(600),
+            max_call_duration: Duration::from_secs(600),
             queue_timeout: Duration::from_secs(60),
             max_cpu_time: Duration::from_secs(10),
             max_instances: 1000,

@@ -12,6 +12,7 @@ use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, ClientConfig, Error, ErrorCode, ModelInfo, ToolCall,
 };
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
@@ -140,6 +141,22 @@ impl Lease {
             Some(i) => i.trap_error(&self.shared.names, context, trap),
             None => errors::internal(context, trap),
         }
+    }
+
+    /// The host's cap on a whole call.
+    pub fn max_call_duration(&self) -> Duration {
+        self.shared.runtime.options.max_call_duration
+    }
+
+    /// The error of a call stopped at `max_call_duration`, with its backend and attempts.
+    pub fn call_too_long(&self) -> Error {
+        let mut e = errors::call_too_long(self.max_call_duration());
+        if let Some(i) = &self.instance {
+            self.shared
+                .names
+                .annotate(&mut e, &i.store.data().hooks.log);
+        }
+        e
     }
 
     pub fn release(mut self) {
@@ -335,12 +352,15 @@ impl Client {
     ) -> Result<T, Error> {
         let mut lease = self.lease().await?;
         lease.get().begin_call();
-        match f(lease.get()).await {
-            Ok(result) => {
+        let limit = lease.max_call_duration();
+        match tokio::time::timeout(limit, f(lease.get())).await {
+            Ok(Ok(result)) => {
                 lease.release();
                 result
             }
-            Err(trap) => Err(lease.trap_error(what, trap)),
+            Ok(Err(trap)) => Err(lease.trap_error(what, trap)),
+            // The call was dropped mid-way: the lease drops the instance.
+            Err(_) => Err(lease.call_too_long()),
         }
     }
 
@@ -390,26 +410,27 @@ impl Client {
     pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let request = self.ticketed(request);
         let mut lease = self.lease().await?;
+        let deadline = tokio::time::Instant::now() + lease.max_call_duration();
         let started = {
             let i = lease.get();
             i.begin_call();
-            i.plugin
-                .aios_llm_llm_core()
-                .client()
-                .call_chat_stream(&mut i.store, i.client, &request)
-                .await
+            let client = i.plugin.aios_llm_llm_core().client();
+            let call = client.call_chat_stream(&mut i.store, i.client, &request);
+            tokio::time::timeout_at(deadline, call).await
         };
         match started {
-            Ok(Ok(handle)) => Ok(ChatStream::new(
+            Ok(Ok(Ok(handle))) => Ok(ChatStream::new(
                 lease,
                 handle,
                 request.model.clone().unwrap_or_default(),
+                deadline,
             )),
-            Ok(Err(e)) => {
+            Ok(Ok(Err(e))) => {
                 lease.release();
                 Err(e)
             }
-            Err(trap) => Err(lease.trap_error("chat-stream", trap)),
+            Ok(Err(trap)) => Err(lease.trap_error("chat-stream", trap)),
+            Err(_) => Err(lease.call_too_long()),
         }
     }
 

@@ -3,8 +3,7 @@
 //! (backpressure: a slow consumer leaves bytes in the socket, not in host memory). Dropping
 //! it early drops the instance, which cancels the HTTP request.
 
-use crate::errors;
-use crate::pool::Lease;
+use crate::pool::{Instance, Lease};
 use crate::received::Received;
 use crate::types::{ChatResponse, Error, StreamEvent};
 use futures::Stream;
@@ -24,6 +23,19 @@ struct State {
     received: Received,
     /// The model asked for, for that partial response.
     model: String,
+    /// When the host's `max_call_duration` for the stream runs out.
+    deadline: tokio::time::Instant,
+}
+
+impl State {
+    /// Ends the stream with an error the host raised: the instance is thrown away (a trap or
+    /// a call cut short leaves it in an unknown state) and the error keeps what was
+    /// delivered.
+    fn abandon(&mut self, mut e: Error) -> Error {
+        self.received.annotate(&mut e, &self.model);
+        self.lease = None;
+        e
+    }
 }
 
 /// Yields `Content`, `Reasoning` and `ToolCall` deltas, then `Done` with the assembled
@@ -34,7 +46,12 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(crate) fn new(lease: Lease, handle: ResourceAny, model: String) -> ChatStream {
+    pub(crate) fn new(
+        lease: Lease,
+        handle: ResourceAny,
+        model: String,
+        deadline: tokio::time::Instant,
+    ) -> ChatStream {
         ChatStream {
             state: Some(State {
                 lease: Some(lease),
@@ -42,6 +59,7 @@ impl ChatStream {
                 ready: VecDeque::new(),
                 received: Received::default(),
                 model,
+                deadline,
             }),
             pending: None,
         }
@@ -50,38 +68,19 @@ impl ChatStream {
     /// Waits until [`ChatStream::next_ready`] has something to give, on the component's
     /// `subscribe` pollable (the path for event-loop hosts; no thread is blocked).
     pub async fn ready(&mut self) -> Result<(), Error> {
-        use wasmtime_wasi::p2::bindings::io::poll::HostPollable;
         let state = self.idle_state()?;
+        let (deadline, handle) = (state.deadline, state.handle);
         let Some(lease) = state.lease.as_mut() else {
             return Ok(());
         };
         let instance = lease.get();
         instance.reset_cpu();
-        let handle = state.handle;
-        let subscribed = instance
-            .plugin
-            .aios_llm_llm_core()
-            .chat_stream()
-            .call_subscribe(&mut instance.store, handle)
-            .await;
-        let pollable = match subscribed {
-            Ok(p) => p,
-            Err(trap) => {
-                let mut e = lease.trap_error("chat-stream.subscribe", trap);
-                state.received.annotate(&mut e, &state.model);
-                state.lease = None; // a trapped instance is not reused
-                return Err(e);
-            }
+        let e = match tokio::time::timeout_at(deadline, wait_ready(instance, handle)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(trap)) => lease.trap_error("chat-stream.subscribe", trap),
+            Err(_) => lease.call_too_long(),
         };
-        let table = instance.store.data_mut().table();
-        let waited = HostPollable::block(
-            table,
-            wasmtime::component::Resource::new_borrow(pollable.rep()),
-        )
-        .await;
-        HostPollable::drop(table, pollable)
-            .map_err(|e| errors::internal("dropping a pollable", e))?;
-        waited.map_err(|e| errors::internal("waiting on chat-stream", e))
+        Err(state.abandon(e))
     }
 
     /// The events that have arrived, without waiting (the WIT `next`); empty while nothing
@@ -147,12 +146,21 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
     let instance = lease.get();
     instance.reset_cpu();
     let stream = instance.plugin.aios_llm_llm_core().chat_stream();
-    let result = if wait {
-        stream
-            .call_blocking_next(&mut instance.store, state.handle)
-            .await
-    } else {
-        stream.call_next(&mut instance.store, state.handle).await
+    let call = async {
+        if wait {
+            stream
+                .call_blocking_next(&mut instance.store, state.handle)
+                .await
+        } else {
+            stream.call_next(&mut instance.store, state.handle).await
+        }
+    };
+    let result = match tokio::time::timeout_at(state.deadline, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            let e = lease.call_too_long();
+            return Err(state.abandon(e));
+        }
     };
     match result {
         Ok(Ok(events)) => {
@@ -171,12 +179,29 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
             Err(e)
         }
         Err(trap) => {
-            let mut e = lease.trap_error("chat-stream", trap);
-            state.received.annotate(&mut e, &state.model);
-            state.lease = None; // a trapped instance is not reused
-            Err(e)
+            let e = lease.trap_error("chat-stream", trap);
+            Err(state.abandon(e))
         }
     }
+}
+
+/// Subscribes to the stream and waits on the pollable.
+async fn wait_ready(instance: &mut Instance, handle: ResourceAny) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::io::poll::HostPollable;
+    let pollable = instance
+        .plugin
+        .aios_llm_llm_core()
+        .chat_stream()
+        .call_subscribe(&mut instance.store, handle)
+        .await?;
+    let table = instance.store.data_mut().table();
+    let waited = HostPollable::block(
+        table,
+        wasmtime::component::Resource::new_borrow(pollable.rep()),
+    )
+    .await;
+    HostPollable::drop(table, pollable)?;
+    waited
 }
 
 /// Drops the guest resource and returns the instance to the pool.
@@ -184,12 +209,9 @@ async fn finish(state: &mut State) {
     if let Some(mut lease) = state.lease.take() {
         let instance = lease.get();
         instance.reset_cpu();
-        if state
-            .handle
-            .resource_drop_async(&mut instance.store)
-            .await
-            .is_ok()
-        {
+        let dropped = state.handle.resource_drop_async(&mut instance.store);
+        // A drop that fails or outlives the call's deadline leaves the instance unusable.
+        if let Ok(Ok(())) = tokio::time::timeout_at(state.deadline, dropped).await {
             lease.release();
         }
     }

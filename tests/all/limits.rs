@@ -146,6 +146,101 @@ async fn a_stream_stopped_by_a_limit_keeps_what_was_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_host_caps_a_whole_call_against_a_server_that_drips_forever() {
+    let server = ReplayServer::start().await;
+    let cap = Duration::from_millis(1500);
+    let host = core_with(HostOptions {
+        max_call_duration: cap,
+        ..HostOptions::default()
+    });
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    // The component's own limits would let this run for ten minutes: every drip comes
+    // well within the between-bytes timeout.
+    cfg.timeouts.total_ms = Some(600_000);
+    cfg.timeouts.between_bytes_ms = Some(2_000);
+    cfg.retry.max_attempts = Some(1);
+    let client = host.client(cfg).await.unwrap();
+    let within = |took: Duration| took >= cap && took < cap + Duration::from_secs(1);
+
+    // `chat`: a JSON answer that never ends, one byte every 100 ms.
+    server.push(
+        CHAT,
+        Reply::Repeat {
+            status: 200,
+            content_type: "application/json".into(),
+            head: Bytes::from_static(b"{\"choices\":[{\"message\":{\"content\":\""),
+            part: Bytes::from_static(b"x"),
+            count: None,
+            delay: Duration::from_millis(100),
+        },
+    );
+    let started = Instant::now();
+    let e = client.chat(ask("hi")).await.unwrap_err();
+    let took = started.elapsed();
+    eprintln!("chat stopped by max_call_duration ({cap:?}) after {took:?}");
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::Total), "{e:?}");
+    assert!(e.message.contains("max_call_duration"), "{}", e.message);
+    assert!(within(took), "{took:?}");
+    assert_eq!(e.backend.as_deref(), Some(authority(&server).as_str()));
+    assert_eq!(e.attempts, 1);
+    healthy_after(&client, &server).await;
+
+    // A stream read as a `futures::Stream`: an event every 100 ms, forever.
+    server.push(
+        CHAT,
+        replies::endless_content("tick ", Duration::from_millis(100)),
+    );
+    let started = Instant::now();
+    let (delivered, e, _) = stream_until_error(client.chat_stream(ask("hi")).await.unwrap()).await;
+    let took = started.elapsed();
+    eprintln!("stream stopped by max_call_duration ({cap:?}) after {took:?}");
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::Total), "{e:?}");
+    assert!(within(took), "{took:?}");
+    assert!(delivered.starts_with("tick tick "), "{delivered}");
+    assert_eq!(
+        e.partial.and_then(|p| p.content).as_deref(),
+        Some(delivered.as_str()),
+        "everything delivered is in the partial response"
+    );
+    assert_eq!(e.backend.as_deref(), Some(authority(&server).as_str()));
+    healthy_after(&client, &server).await;
+
+    // The same stream on the pollable path (`ready` + `next_ready`).
+    server.push(
+        CHAT,
+        replies::endless_content("tock ", Duration::from_millis(100)),
+    );
+    let started = Instant::now();
+    let mut stream = client.chat_stream(ask("hi")).await.unwrap();
+    let mut delivered = String::new();
+    let e = loop {
+        if let Err(e) = stream.ready().await {
+            break e;
+        }
+        match stream.next_ready().await {
+            Ok(events) => {
+                for event in events {
+                    if let StreamEvent::Content(t) = event {
+                        delivered.push_str(&t);
+                    }
+                }
+            }
+            Err(e) => break e,
+        }
+    };
+    let took = started.elapsed();
+    eprintln!("pollable stream stopped by max_call_duration ({cap:?}) after {took:?}");
+    assert_eq!(e.code, ErrorCode::Timeout(TimeoutKind::Total), "{e:?}");
+    assert!(within(took), "{took:?}");
+    assert!(delivered.starts_with("tock tock "), "{delivered}");
+    assert_eq!(
+        e.partial.and_then(|p| p.content).as_deref(),
+        Some(delivered.as_str())
+    );
+    healthy_after(&client, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn host_response_cap_stops_a_200_mb_body_and_an_endless_stream() {
     let server = ReplayServer::start().await;
     let host = core_with(HostOptions {
