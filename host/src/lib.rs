@@ -38,9 +38,9 @@ mod http_errors;
 mod limits;
 mod pool;
 mod received;
-pub mod sandbox;
+mod sandbox;
 mod stream;
-pub mod transport;
+mod transport;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +88,11 @@ pub struct HostOptions {
     /// Instance slots of the pooling allocator, shared by every client of an `LlmCore`.
     /// Fixed when the `LlmCore` is created (`with_options` keeps it).
     pub max_instances: u32,
+    /// Extra root certificates for `https` backends behind a private CA: PEM files, each
+    /// holding one or more `-----BEGIN CERTIFICATE-----` blocks, trusted in addition to the
+    /// public web roots. A file that cannot be read or holds no certificate makes
+    /// [`LlmCore::new`] (and `with_options`) fail with `invalid-config`. Default: none.
+    pub extra_root_certificates: Vec<PathBuf>,
     /// Directory of the compiled-component cache; `None` compiles on every start.
     pub compiled_cache: Option<PathBuf>,
 }
@@ -104,6 +109,7 @@ impl Default for HostOptions {
             queue_timeout: Duration::from_secs(60),
             max_cpu_time: Duration::from_secs(10),
             max_instances: 1000,
+            extra_root_certificates: Vec::new(),
             compiled_cache: cache::default_dir(),
         }
     }
@@ -198,6 +204,9 @@ impl LlmCore {
         let pre = bindings::LlmCorePluginPre::new(instance_pre).map_err(|e| {
             errors::internal("the component does not export aios:llm/llm-core@0.1.0", e)
         })?;
+        let transport =
+            transport::Transport::new(Duration::from_secs(90), &options.extra_root_certificates)
+                .map_err(|why| types::Error::new(types::ErrorCode::InvalidConfig, why))?;
         Ok(LlmCore {
             inner: Arc::new(Runtime {
                 _ticker: start_ticker(&engine),
@@ -205,7 +214,7 @@ impl LlmCore {
                 component,
                 pre,
                 options,
-                transport: Arc::new(transport::Transport::default()),
+                transport: Arc::new(transport),
                 load,
             }),
         })
@@ -236,6 +245,12 @@ impl LlmCore {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Connection pools the host keeps (one per distinct connect timeout in use, at most
+    /// eight, least recently used dropped first): for diagnostics and tests.
+    pub fn connection_pools(&self) -> usize {
+        self.inner.transport.pool_count()
     }
 
     /// Creates a client: validates the configuration in a first instance (so an invalid

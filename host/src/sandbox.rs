@@ -70,10 +70,10 @@ pub struct HttpLimits {
 }
 
 /// The `send_request` hook of one store.
-pub struct SandboxHooks {
-    pub allow: Arc<Allowlist>,
-    pub limits: HttpLimits,
-    pub sender: Arc<crate::transport::Transport>,
+pub(crate) struct SandboxHooks {
+    pub(crate) allow: Arc<Allowlist>,
+    pub(crate) limits: HttpLimits,
+    pub(crate) sender: Arc<crate::transport::Transport>,
     /// The requests of the current call, for errors the host raises itself.
     pub(crate) log: crate::received::CallLog,
 }

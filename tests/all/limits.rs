@@ -340,6 +340,30 @@ async fn host_caps_the_timeouts_the_component_asks_for() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn connection_pools_stay_bounded_whatever_the_connect_timeouts() {
+    let server = ReplayServer::start().await;
+    server.on(CHAT, ok_reply());
+    let host = core();
+    // Twenty clients, each with its own connect timeout (a pool is kept per timeout).
+    for i in 0..20u32 {
+        let mut cfg = config(BackendKind::Vllm, &server.base_url());
+        cfg.timeouts.connect_ms = Some(1_000 + i);
+        let client = host.client(cfg).await.unwrap();
+        client.chat(ask("hi")).await.unwrap();
+        assert!(host.connection_pools() <= 8, "{}", host.connection_pools());
+    }
+    assert_eq!(host.connection_pools(), 8);
+    // A timeout used again reuses its pool: no new connection.
+    let mut cfg = config(BackendKind::Vllm, &server.base_url());
+    cfg.timeouts.connect_ms = Some(1_019);
+    let client = host.client(cfg).await.unwrap();
+    let before = server.connections();
+    client.chat(ask("hi")).await.unwrap();
+    assert_eq!(server.connections(), before);
+    assert_eq!(host.connection_pools(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn instance_slots_are_a_limit_too() {
     let server = ReplayServer::start().await;
     server.on(CHAT, ok_reply().after(Duration::from_millis(300)));

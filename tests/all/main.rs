@@ -14,4 +14,5 @@ mod live;
 mod routing;
 mod streaming;
 mod support;
+mod tls;
 mod tools;
