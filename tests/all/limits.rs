@@ -399,6 +399,11 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
         rand_suffix()
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     dir
 }
 

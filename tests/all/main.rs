@@ -6,6 +6,7 @@
 //! -p aios-llm-core-tests --test all streaming::`; `-- --skip live::` leaves out the tests
 //! that need the live server (scripts/local-server).
 
+mod cache;
 mod chat;
 mod cli;
 mod hostile;
