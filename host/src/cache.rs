@@ -39,7 +39,9 @@ pub enum CacheOutcome {
 /// What loading cost.
 #[derive(Clone, Debug)]
 pub struct LoadReport {
+    /// Compiled, stored, or loaded from the cache.
     pub outcome: CacheOutcome,
+    /// Time spent compiling or loading (zero for `LlmCore::with_options`, which reuses it).
     pub elapsed: Duration,
     /// The cache entry used or written, if any.
     pub entry: Option<PathBuf>,

@@ -2,8 +2,9 @@
 //! sandbox that reaches only the configured backends, and call it from async Rust.
 //!
 //! ```no_run
-//! use llm_core_host::{LlmCore, HostOptions, types::*};
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use llm_core_host::types::{BackendKind, ChatRequest, ClientConfig, Error};
+//! use llm_core_host::{HostOptions, LlmCore};
+//! # async fn demo() -> Result<(), Error> {
 //! let core = LlmCore::new(HostOptions::default())?;
 //! let client = core.client(ClientConfig::single(BackendKind::Vllm, "http://127.0.0.1:8000/v1")).await?;
 //! let answer = client.chat(ChatRequest::user("Say hi")).await?;
@@ -31,8 +32,13 @@
 //! at most one failed attempt per cooldown period — at most `max_concurrent_calls` failed
 //! attempts per cooldown for the whole client (tested).
 
+#![deny(missing_docs)]
+
+// Generated from wit/llm.wit, whose every item is documented there (and carried into the
+// generated types); the glue items bindgen adds have no docs to give.
+#[allow(missing_docs)]
 mod bindings;
-pub mod cache;
+mod cache;
 mod errors;
 mod http_errors;
 mod limits;
@@ -49,7 +55,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// The WIT types (`wit/llm.wit`): configuration, requests, responses, stream events, the
+/// `error` record; with constructors for the common cases.
 pub use bindings::exports::aios::llm::types;
+pub use cache::{CacheOutcome, LoadReport, default_dir as default_cache_dir};
 pub use pool::Client;
 pub use stream::ChatStream;
 
@@ -127,7 +136,7 @@ pub(crate) struct Runtime {
     pub pre: bindings::LlmCorePluginPre<pool::HostState>,
     pub options: HostOptions,
     pub transport: Arc<transport::Transport>,
-    pub load: cache::LoadReport,
+    pub load: LoadReport,
     /// Keeps the epoch ticker running while the runtime lives.
     _ticker: Arc<()>,
 }
@@ -186,7 +195,7 @@ impl LlmCore {
         engine: Engine,
         component: Component,
         options: HostOptions,
-        load: cache::LoadReport,
+        load: LoadReport,
     ) -> Result<LlmCore, types::Error> {
         let mut linker: Linker<pool::HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -222,7 +231,7 @@ impl LlmCore {
 
     /// The same compiled component under other host options (its own connection pool).
     pub fn with_options(&self, options: HostOptions) -> Result<LlmCore, types::Error> {
-        let load = cache::LoadReport {
+        let load = LoadReport {
             elapsed: Duration::ZERO,
             ..self.inner.load.clone()
         };
@@ -235,14 +244,16 @@ impl LlmCore {
     }
 
     /// How the component was loaded (compiled, or from the cache) and how long it took.
-    pub fn load_report(&self) -> &cache::LoadReport {
+    pub fn load_report(&self) -> &LoadReport {
         &self.inner.load
     }
 
+    /// The host options this `LlmCore` applies.
     pub fn options(&self) -> &HostOptions {
         &self.inner.options
     }
 
+    /// The wasmtime engine the component was compiled for.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }

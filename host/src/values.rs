@@ -55,6 +55,8 @@ impl Default for Sampling {
 }
 
 impl BackendConfig {
+    /// A backend of `kind` at `base_url` (the OpenAI API root, e.g. `http://127.0.0.1:8000/v1`);
+    /// no name, key or model list, weight 1.
     pub fn new(kind: BackendKind, base_url: impl Into<String>) -> BackendConfig {
         BackendConfig {
             name: None,
@@ -69,6 +71,7 @@ impl BackendConfig {
 }
 
 impl ClientConfig {
+    /// These backends, every other setting at its WIT default.
     pub fn new(backends: Vec<BackendConfig>) -> ClientConfig {
         ClientConfig {
             backends,
@@ -91,6 +94,7 @@ impl ClientConfig {
 }
 
 impl Message {
+    /// A message from `role` with this text.
     pub fn new(role: Role, content: impl Into<String>) -> Message {
         Message {
             role,
@@ -101,14 +105,17 @@ impl Message {
         }
     }
 
+    /// A system message.
     pub fn system(content: impl Into<String>) -> Message {
         Message::new(Role::System, content)
     }
 
+    /// A user message.
     pub fn user(content: impl Into<String>) -> Message {
         Message::new(Role::User, content)
     }
 
+    /// An assistant message (an earlier answer, for multi-turn conversations).
     pub fn assistant(content: impl Into<String>) -> Message {
         Message::new(Role::Assistant, content)
     }
@@ -137,6 +144,8 @@ impl Message {
 }
 
 impl ChatRequest {
+    /// A request with these messages, everything else at its WIT default (the client's
+    /// default model, server-side sampling defaults, no tools).
     pub fn new(messages: Vec<Message>) -> ChatRequest {
         ChatRequest {
             messages,
@@ -161,6 +170,8 @@ impl ChatRequest {
 }
 
 impl ToolDefinition {
+    /// A tool named `name`, described for the model, taking arguments matching the JSON
+    /// Schema `parameters`.
     pub fn new(
         name: impl Into<String>,
         description: impl Into<String>,

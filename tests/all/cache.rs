@@ -2,7 +2,7 @@
 //! entry forged without the cache's key, or a key that is not private are never loaded (the
 //! component is compiled instead).
 
-use llm_core_host::cache::CacheOutcome;
+use llm_core_host::CacheOutcome;
 use llm_core_host::{HostOptions, LlmCore};
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use bytes::Bytes;
-use llm_core_host::cache::CacheOutcome;
+use llm_core_host::CacheOutcome;
 use llm_core_host::types::*;
 use llm_core_host::{HostOptions, LlmCore};
 use replay_server::{ReplayServer, Reply, replies};
