@@ -1,10 +1,23 @@
 //! A disk cache of compiled components, so a process starts in milliseconds instead of
-//! compiling with Cranelift. An entry is keyed by the component's BLAKE3 hash and the
+//! compiling with Cranelift. An entry is named by the component's BLAKE3 hash and the
 //! engine's precompile-compatibility hash (wasmtime version and every setting that affects
-//! code), and carries a BLAKE3 checksum of its contents that is verified before the bytes are
-//! trusted. A missing, stale, corrupt or unreadable entry is ignored and rebuilt. The checksum
-//! catches damage, not tampering: on Unix, entries are written owner-only and one that is
-//! not the user's own, or that others could have written, is never loaded.
+//! code). A compiled artifact is native code the host will run, so an entry is trusted only
+//! when all of this holds (else it is ignored and rebuilt, costing only start-up time):
+//!
+//! - it carries a keyed BLAKE3 MAC of its contents under a random 32-byte key kept in the
+//!   cache directory (`.key`, owner-only): a writer that does not know the key cannot forge
+//!   an entry, and damage is caught too;
+//! - on Unix, it is opened without following symlinks (`O_NOFOLLOW`), and the opened file
+//!   (not the path, checked again later) is a regular file owned by this user and writable
+//!   by no one else; the cache directory is the user's own and private, and every directory
+//!   above it is owned by the user or root and writable by no one else unless sticky (as
+//!   `/tmp` is);
+//! - the bytes checked are the bytes deserialized: the file is read once into memory,
+//!   verified, and handed to wasmtime from there.
+//!
+//! The key file passes the same checks; a cache whose key cannot be trusted is not used.
+
+use std::io::Read;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -26,7 +39,9 @@ pub enum CacheOutcome {
 /// What loading cost.
 #[derive(Clone, Debug)]
 pub struct LoadReport {
+    /// Compiled, stored, or loaded from the cache.
     pub outcome: CacheOutcome,
+    /// Time spent compiling or loading (zero for `LlmCore::with_options`, which reuses it).
     pub elapsed: Duration,
     /// The cache entry used or written, if any.
     pub entry: Option<PathBuf>,
@@ -69,7 +84,11 @@ pub fn entry_path(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
     dir.join(format!("{}.cwasm", &key[..32]))
 }
 
-const CHECKSUM_LEN: usize = 32;
+/// Length of the MAC in front of each entry.
+const MAC_LEN: usize = 32;
+
+/// Name of the key file in the cache directory.
+const KEY_FILE: &str = ".key";
 
 /// Compiles `bytes`, or loads them from the cache in `dir`.
 pub fn load_or_compile(
@@ -78,19 +97,26 @@ pub fn load_or_compile(
     dir: Option<&Path>,
 ) -> wasmtime::Result<(Component, LoadReport)> {
     let started = Instant::now();
-    let Some(dir) = dir else {
+    let compiled = |outcome, entry| -> wasmtime::Result<(Component, LoadReport)> {
         let component = Component::new(engine, bytes)?;
-        return Ok((
+        Ok((
             component,
             LoadReport {
-                outcome: CacheOutcome::Compiled,
+                outcome,
                 elapsed: started.elapsed(),
-                entry: None,
+                entry,
             },
-        ));
+        ))
+    };
+    let Some(dir) = dir else {
+        return compiled(CacheOutcome::Compiled, None);
+    };
+    // A cache that cannot be made private, or whose key cannot be trusted, costs only speed.
+    let Some(key) = cache_key(dir) else {
+        return compiled(CacheOutcome::Compiled, None);
     };
     let entry = entry_path(dir, engine, bytes);
-    if let Some(component) = read_entry(engine, &entry) {
+    if let Some(component) = read_entry(engine, &entry, &key) {
         return Ok((
             component,
             LoadReport {
@@ -101,11 +127,10 @@ pub fn load_or_compile(
         ));
     }
     let component = Component::new(engine, bytes)?;
-    // A cache that cannot be written costs only speed.
     let stored = component
         .serialize()
         .ok()
-        .and_then(|artifact| write_entry(&entry, &artifact).ok());
+        .and_then(|artifact| write_entry(&entry, &artifact, &key).ok());
     let outcome = if stored.is_some() {
         CacheOutcome::Stored
     } else {
@@ -121,63 +146,152 @@ pub fn load_or_compile(
     ))
 }
 
+/// The MAC key of the cache in `dir`, created on first use; `None` when the directory or
+/// the key file is not private to this user.
+fn cache_key(dir: &Path) -> Option<[u8; 32]> {
+    create_private_dir(dir).ok()?;
+    if !private_dir_chain(dir) {
+        return None;
+    }
+    let path = dir.join(KEY_FILE);
+    if let Some(data) = read_private(&path) {
+        return data.try_into().ok();
+    }
+    let key = random_key()?;
+    // Two processes may race to create it: the loser reads the winner's key.
+    match write_private(&path, &key) {
+        Ok(()) => Some(key),
+        Err(_) => read_private(&path)?.try_into().ok(),
+    }
+}
+
 /// A verified entry, or `None`.
-fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
-    if !private(path) {
+fn read_entry(engine: &Engine, path: &Path, key: &[u8; 32]) -> Option<Component> {
+    let data = read_private(path)?;
+    if data.len() <= MAC_LEN {
         return None;
     }
-    let data = std::fs::read(path).ok()?;
-    if data.len() <= CHECKSUM_LEN {
+    let (mac, artifact) = data.split_at(MAC_LEN);
+    let mac: [u8; MAC_LEN] = mac.try_into().ok()?;
+    // `blake3::Hash` compares in constant time.
+    if blake3::keyed_hash(key, artifact) != blake3::Hash::from(mac) {
         return None;
     }
-    let (checksum, artifact) = data.split_at(CHECKSUM_LEN);
-    if blake3::hash(artifact).as_bytes() != checksum {
-        return None;
-    }
-    // SAFETY: the file is the user's own and writable by no one else (`private`), so it was
-    // written by `write_entry`: `Component::serialize` output for an engine with the same
-    // compatibility hash (the file name), intact per its checksum; wasmtime also checks its
-    // own header (version, settings) before using it.
+    // SAFETY: these bytes, held in memory since they were checked, carry a MAC under the
+    // cache's private key, so they were written by `write_entry`: `Component::serialize`
+    // output for an engine with the same compatibility hash (the file name), intact.
+    // wasmtime also checks its own header (version, settings) before using them.
     unsafe { Component::deserialize(engine, artifact) }.ok()
 }
 
-fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+fn write_entry(path: &Path, artifact: &[u8], key: &[u8; 32]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("cache entry has no directory"))?;
-    create_private_dir(dir)?;
+    let mac = blake3::keyed_hash(key, artifact);
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         std::process::id(),
-        blake3::hash(artifact).to_hex()
+        &mac.to_hex()[..16]
     ));
-    let mut data = Vec::with_capacity(CHECKSUM_LEN + artifact.len());
-    data.extend_from_slice(blake3::hash(artifact).as_bytes());
+    let mut data = Vec::with_capacity(MAC_LEN + artifact.len());
+    data.extend_from_slice(mac.as_bytes());
     data.extend_from_slice(artifact);
     write_private(&tmp, &data)?;
-    // Atomic: readers see the old entry or the whole new one, never a half-written file.
+    // Atomic: readers see the old entry or the whole new one, never a half-written file
+    // (and a symlink planted at the path is replaced, not followed).
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
 }
 
-/// A regular file owned by this user in a directory owned by this user, neither writable by
-/// group or others.
+/// The whole contents of a file that is private to this user (see the module docs), read
+/// from the one handle that was checked; `None` otherwise.
+fn read_private(path: &Path) -> Option<Vec<u8>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let mut file = options.open(path).ok()?;
+    if !private_file(&file.metadata().ok()?) {
+        return None;
+    }
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).ok()?;
+    Some(data)
+}
+
+/// Creates a file that did not exist (never through a symlink), owner-only, with `data`.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// 32 bytes from the operating system's random source.
 #[cfg(unix)]
-fn private(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: `geteuid` has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let owned = |m: &std::fs::Metadata| m.uid() == me && m.mode() & 0o022 == 0;
-    let file = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && owned(&m));
-    file && path
-        .parent()
-        .and_then(|d| std::fs::metadata(d).ok())
-        .is_some_and(|m| owned(&m))
+fn random_key() -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .ok()?
+        .read_exact(&mut key)
+        .ok()?;
+    Some(key)
 }
 
 #[cfg(not(unix))]
-fn private(_: &Path) -> bool {
+fn random_key() -> Option<[u8; 32]> {
+    None
+}
+
+/// A regular file owned by this user, writable by no one else.
+#[cfg(unix)]
+fn private_file(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.is_file() && m.uid() == euid() && m.mode() & 0o022 == 0
+}
+
+#[cfg(not(unix))]
+fn private_file(m: &std::fs::Metadata) -> bool {
+    m.is_file()
+}
+
+#[cfg(unix)]
+fn euid() -> u32 {
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The cache directory is this user's own and writable by no one else; every directory
+/// above it is owned by this user or root and writable by no one else, unless sticky.
+#[cfg(unix)]
+fn private_dir_chain(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return false;
+    };
+    let me = euid();
+    let own = std::fs::symlink_metadata(&dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == me && m.mode() & 0o022 == 0);
+    own && dir.ancestors().skip(1).all(|a| {
+        std::fs::symlink_metadata(a).is_ok_and(|m| {
+            m.is_dir()
+                && (m.uid() == me || m.uid() == 0)
+                && (m.mode() & 0o022 == 0 || m.mode() & 0o1000 != 0)
+        })
+    })
+}
+
+#[cfg(not(unix))]
+fn private_dir_chain(_: &Path) -> bool {
     true
 }
 
@@ -193,13 +307,4 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
-}
-
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(data)
 }

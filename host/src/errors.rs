@@ -1,6 +1,7 @@
 //! Host-side failures (traps, limits) as the same `error` record the component returns, so
 //! callers handle one error type.
 
+use crate::limits::{CpuLimit, MemoryLimit};
 use crate::types::{Error, ErrorCode};
 
 impl ErrorCode {
@@ -27,26 +28,31 @@ impl ErrorCode {
     }
 }
 
-/// A wasmtime failure: a trap or resource limit inside the component, or a host fault.
-pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
-    let text = format!("{e:?}");
-    if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
+/// A wasmtime failure — a trap or resource limit inside the component, or a host fault —
+/// told apart by the error's type: the CPU meter's [`CpuLimit`], the memory limiter's
+/// [`MemoryLimit`] (or its record that a growth was refused: `memory`), the pooling
+/// allocator's `PoolConcurrencyLimitError`; anything else is `internal`.
+pub(crate) fn from_wasmtime(
+    context: &str,
+    e: wasmtime::Error,
+    memory: Option<MemoryLimit>,
+) -> Error {
+    if let Some(cpu) = e.downcast_ref::<CpuLimit>() {
         return Error::new(
             ErrorCode::LimitExceeded,
-            format!("{context}: the component hit the host's memory limit (max_memory_bytes)"),
+            format!("{context}: the component hit the host's CPU limit: {cpu}"),
         );
     }
-    if text.contains("CPU time") || text.contains("all fuel consumed") || text.contains("interrupt")
-    {
+    if let Some(mem) = e.downcast_ref::<MemoryLimit>().or(memory.as_ref()) {
         return Error::new(
             ErrorCode::LimitExceeded,
-            format!("{context}: the component hit the host's CPU limit (max_cpu_time)"),
+            format!("{context}: the component hit the host's memory limit: {mem}"),
         );
     }
-    if text.contains("concurrent limit") || text.contains("instance limit") {
+    if let Some(pool) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return Error::new(
             ErrorCode::LimitExceeded,
-            format!("{context}: every instance slot of the host is in use (max_instances)"),
+            format!("{context}: every instance slot of the host is in use (max_instances): {pool}"),
         );
     }
     Error::new(
@@ -55,4 +61,20 @@ pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
         // first line is only "error while executing".
         format!("{context}: {}", e.root_cause()),
     )
+}
+
+/// A call the host stopped at [`crate::HostOptions::max_call_duration`].
+pub(crate) fn call_too_long(limit: std::time::Duration) -> Error {
+    Error::new(
+        ErrorCode::Timeout(crate::types::TimeoutKind::Total),
+        format!(
+            "the call took longer than the host allows ({} ms, max_call_duration)",
+            limit.as_millis()
+        ),
+    )
+}
+
+/// A host fault outside any store (engine creation, compiling, linking): `internal`.
+pub(crate) fn internal(context: &str, e: wasmtime::Error) -> Error {
+    from_wasmtime(context, e, None)
 }

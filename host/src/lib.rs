@@ -2,8 +2,9 @@
 //! sandbox that reaches only the configured backends, and call it from async Rust.
 //!
 //! ```no_run
-//! use llm_core_host::{LlmCore, HostOptions, types::*};
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use llm_core_host::types::{BackendKind, ChatRequest, ClientConfig, Error};
+//! use llm_core_host::{HostOptions, LlmCore};
+//! # async fn demo() -> Result<(), Error> {
 //! let core = LlmCore::new(HostOptions::default())?;
 //! let client = core.client(ClientConfig::single(BackendKind::Vllm, "http://127.0.0.1:8000/v1")).await?;
 //! let answer = client.chat(ChatRequest::user("Say hi")).await?;
@@ -31,14 +32,21 @@
 //! at most one failed attempt per cooldown period — at most `max_concurrent_calls` failed
 //! attempts per cooldown for the whole client (tested).
 
+#![deny(missing_docs)]
+
+// Generated from wit/llm.wit, whose every item is documented there (and carried into the
+// generated types); the glue items bindgen adds have no docs to give.
+#[allow(missing_docs)]
 mod bindings;
-pub mod cache;
+mod cache;
 mod errors;
 mod http_errors;
+mod limits;
 mod pool;
-pub mod sandbox;
+mod received;
+mod sandbox;
 mod stream;
-pub mod transport;
+mod transport;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +55,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// The WIT types (`wit/llm.wit`): configuration, requests, responses, stream events, the
+/// `error` record; with constructors for the common cases.
 pub use bindings::exports::aios::llm::types;
+pub use cache::{CacheOutcome, LoadReport, default_dir as default_cache_dir};
 pub use pool::Client;
 pub use stream::ChatStream;
 
@@ -66,8 +77,16 @@ pub struct HostOptions {
     pub max_memory_bytes: usize,
     /// Largest response body handed to the component.
     pub max_response_bytes: u64,
-    /// Upper bound on every timeout the component requests.
+    /// Upper bound on every timeout the component requests (connect, first byte, between
+    /// bytes: each phase of each request).
     pub max_timeout: Duration,
+    /// Wall-clock cap on a whole call, whatever the component's own timeouts say: a `chat`
+    /// (every attempt and backoff included) or a stream from `chat_stream` to its end. A
+    /// call past it fails with `timeout(total)`, keeping the backend, attempts and a
+    /// stream's delivered text; the instance is thrown away. It holds against a server that
+    /// drips one byte per between-bytes interval forever, which `max_timeout` alone, being
+    /// per phase, does not stop. Default 600 s.
+    pub max_call_duration: Duration,
     /// How long a call waits for a free slot when `max_concurrent_calls` are in flight
     /// before failing with `limit-exceeded`.
     pub queue_timeout: Duration,
@@ -78,6 +97,11 @@ pub struct HostOptions {
     /// Instance slots of the pooling allocator, shared by every client of an `LlmCore`.
     /// Fixed when the `LlmCore` is created (`with_options` keeps it).
     pub max_instances: u32,
+    /// Extra root certificates for `https` backends behind a private CA: PEM files, each
+    /// holding one or more `-----BEGIN CERTIFICATE-----` blocks, trusted in addition to the
+    /// public web roots. A file that cannot be read or holds no certificate makes
+    /// [`LlmCore::new`] (and `with_options`) fail with `invalid-config`. Default: none.
+    pub extra_root_certificates: Vec<PathBuf>,
     /// Directory of the compiled-component cache; `None` compiles on every start.
     pub compiled_cache: Option<PathBuf>,
 }
@@ -90,9 +114,11 @@ impl Default for HostOptions {
             max_memory_bytes: 64 << 20,
             max_response_bytes: 16 << 20,
             max_timeout: Duration::from_secs(600),
+            max_call_duration: Duration::from_secs(600),
             queue_timeout: Duration::from_secs(60),
             max_cpu_time: Duration::from_secs(10),
             max_instances: 1000,
+            extra_root_certificates: Vec::new(),
             compiled_cache: cache::default_dir(),
         }
     }
@@ -110,7 +136,7 @@ pub(crate) struct Runtime {
     pub pre: bindings::LlmCorePluginPre<pool::HostState>,
     pub options: HostOptions,
     pub transport: Arc<transport::Transport>,
-    pub load: cache::LoadReport,
+    pub load: LoadReport,
     /// Keeps the epoch ticker running while the runtime lives.
     _ticker: Arc<()>,
 }
@@ -169,7 +195,7 @@ impl LlmCore {
         engine: Engine,
         component: Component,
         options: HostOptions,
-        load: cache::LoadReport,
+        load: LoadReport,
     ) -> Result<LlmCore, types::Error> {
         let mut linker: Linker<pool::HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -187,6 +213,9 @@ impl LlmCore {
         let pre = bindings::LlmCorePluginPre::new(instance_pre).map_err(|e| {
             errors::internal("the component does not export aios:llm/llm-core@0.1.0", e)
         })?;
+        let transport =
+            transport::Transport::new(Duration::from_secs(90), &options.extra_root_certificates)
+                .map_err(|why| types::Error::new(types::ErrorCode::InvalidConfig, why))?;
         Ok(LlmCore {
             inner: Arc::new(Runtime {
                 _ticker: start_ticker(&engine),
@@ -194,7 +223,7 @@ impl LlmCore {
                 component,
                 pre,
                 options,
-                transport: Arc::new(transport::Transport::default()),
+                transport: Arc::new(transport),
                 load,
             }),
         })
@@ -202,7 +231,7 @@ impl LlmCore {
 
     /// The same compiled component under other host options (its own connection pool).
     pub fn with_options(&self, options: HostOptions) -> Result<LlmCore, types::Error> {
-        let load = cache::LoadReport {
+        let load = LoadReport {
             elapsed: Duration::ZERO,
             ..self.inner.load.clone()
         };
@@ -215,16 +244,24 @@ impl LlmCore {
     }
 
     /// How the component was loaded (compiled, or from the cache) and how long it took.
-    pub fn load_report(&self) -> &cache::LoadReport {
+    pub fn load_report(&self) -> &LoadReport {
         &self.inner.load
     }
 
+    /// The host options this `LlmCore` applies.
     pub fn options(&self) -> &HostOptions {
         &self.inner.options
     }
 
+    /// The wasmtime engine the component was compiled for.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Connection pools the host keeps (one per distinct connect timeout in use, at most
+    /// eight, least recently used dropped first): for diagnostics and tests.
+    pub fn connection_pools(&self) -> usize {
+        self.inner.transport.pool_count()
     }
 
     /// Creates a client: validates the configuration in a first instance (so an invalid
@@ -241,7 +278,7 @@ fn engine_config(options: &HostOptions) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     // One component instance holds a few core instances (the program, WASI shims), with
     // their memories and tables.
-    let per_component = 4;
+    let per_component = limits::CORE_INSTANCES_PER_STORE as u32;
     pool.total_component_instances(options.max_instances)
         .total_core_instances(options.max_instances.saturating_mul(per_component))
         .total_memories(options.max_instances.saturating_mul(per_component))

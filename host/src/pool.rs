@@ -4,6 +4,8 @@
 use crate::Runtime;
 use crate::bindings::LlmCorePlugin;
 use crate::errors;
+use crate::limits::{CpuMeter, MemoryLimiter};
+use crate::received::{BackendNames, CallLog};
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
 use crate::stream::ChatStream;
 use crate::types::{
@@ -11,10 +13,10 @@ use crate::types::{
     Error, ErrorCode, ModelInfo, TokenCount, ToolCall,
 };
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{ResourceAny, ResourceTable};
-use wasmtime::{CallHook, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -25,36 +27,8 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: SandboxHooks,
-    limits: StoreLimits,
+    memory: MemoryLimiter,
     cpu: CpuMeter,
-}
-
-/// Time spent executing wasm in the current call into the component: the call hooks add
-/// up the stretches between entering wasm and leaving it for the host (so waiting on the
-/// network, which happens in the host, never counts).
-struct CpuMeter {
-    budget: Duration,
-    used: Duration,
-    entered: Option<Instant>,
-}
-
-impl CpuMeter {
-    fn hook(&mut self, hook: CallHook) {
-        match hook {
-            CallHook::CallingWasm | CallHook::ReturningFromHost => {
-                self.entered = Some(Instant::now())
-            }
-            CallHook::ReturningFromWasm | CallHook::CallingHost => {
-                if let Some(t) = self.entered.take() {
-                    self.used += t.elapsed();
-                }
-            }
-        }
-    }
-
-    fn exhausted(&self) -> bool {
-        self.used + self.entered.map_or(Duration::ZERO, |t| t.elapsed()) > self.budget
-    }
 }
 
 impl HostState {
@@ -90,17 +64,32 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Gives the next call into the component its CPU budget.
-    pub fn refuel(&mut self) {
-        let cpu = &mut self.store.data_mut().cpu;
-        cpu.used = Duration::ZERO;
-        cpu.entered = None;
+    /// Starts a call (or a stream): an empty request log, and the whole CPU budget.
+    pub fn begin_call(&mut self) {
+        self.store.data_mut().hooks.log = CallLog::default();
+        self.reset_cpu();
+    }
+
+    /// Gives the next call into the component its whole CPU budget (`max_cpu_time` is per
+    /// call into the component, so each stream read gets its own).
+    pub fn reset_cpu(&mut self) {
+        self.store.data_mut().cpu.reset();
+    }
+
+    /// A wasmtime failure of a call into this instance, classified (see `errors`), with
+    /// the backend and attempts of the call so far.
+    pub fn trap_error(&self, names: &BackendNames, context: &str, trap: wasmtime::Error) -> Error {
+        let data = self.store.data();
+        let mut e = errors::from_wasmtime(context, trap, data.memory.tripped());
+        names.annotate(&mut e, &data.hooks.log);
+        e
     }
 }
 
 pub(crate) struct Shared {
     runtime: Arc<Runtime>,
     config: ClientConfig,
+    names: BackendNames,
     allow: Arc<Allowlist>,
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
@@ -146,6 +135,31 @@ impl Lease {
             .expect("a lease holds its instance until released")
     }
 
+    /// A wasmtime failure of a call into the leased instance, classified, with the call's
+    /// backend and attempts (see `Instance::trap_error`).
+    pub fn trap_error(&self, context: &str, trap: wasmtime::Error) -> Error {
+        match &self.instance {
+            Some(i) => i.trap_error(&self.shared.names, context, trap),
+            None => errors::internal(context, trap),
+        }
+    }
+
+    /// The host's cap on a whole call.
+    pub fn max_call_duration(&self) -> Duration {
+        self.shared.runtime.options.max_call_duration
+    }
+
+    /// The error of a call stopped at `max_call_duration`, with its backend and attempts.
+    pub fn call_too_long(&self) -> Error {
+        let mut e = errors::call_too_long(self.max_call_duration());
+        if let Some(i) = &self.instance {
+            self.shared
+                .names
+                .annotate(&mut e, &i.store.data().hooks.log);
+        }
+        e
+    }
+
     pub fn release(mut self) {
         if let Some(instance) = self.instance.take() {
             self.shared
@@ -167,6 +181,7 @@ impl Client {
         let seed_base = first_ticket(&config.routing_seed);
         let shared = Arc::new(Shared {
             runtime,
+            names: BackendNames::new(&config),
             config,
             allow: Arc::new(allow),
             idle: Mutex::new(Vec::new()),
@@ -263,40 +278,34 @@ impl Client {
                     max_timeout: options.max_timeout,
                 },
                 sender: runtime.transport.clone(),
+                log: CallLog::default(),
             },
-            // A trap (not a failed allocation the guest would abort on) names the cause.
-            limits: StoreLimitsBuilder::new()
-                .memory_size(options.max_memory_bytes)
-                .instances(4)
-                .trap_on_grow_failure(true)
-                .build(),
-            cpu: CpuMeter {
-                budget: options.max_cpu_time,
-                used: Duration::ZERO,
-                entered: None,
-            },
+            memory: MemoryLimiter::new(options.max_memory_bytes),
+            cpu: CpuMeter::new(options.max_cpu_time),
         };
         let mut store = Store::new(&runtime.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.memory);
         store.call_hook(|mut ctx, hook| {
             ctx.data_mut().cpu.hook(hook);
             Ok(())
         });
         // Each epoch tick while wasm runs: over budget is a trap, else yield to other tasks.
         store.epoch_deadline_callback(|ctx| {
-            if ctx.data().cpu.exhausted() {
-                return Err(wasmtime::Error::msg(
-                    "the component used up its CPU time (max_cpu_time)",
-                ));
-            }
+            ctx.data().cpu.check().map_err(wasmtime::Error::new)?;
             Ok(UpdateDeadline::Yield(1))
         });
         store.set_epoch_deadline(1);
-        let plugin = runtime
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| errors::internal("cannot instantiate the component", e))?;
+        let plugin = match runtime.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                let memory = store.data().memory.tripped();
+                return Err(errors::from_wasmtime(
+                    "cannot instantiate the component",
+                    e,
+                    memory,
+                ));
+            }
+        };
         // Consecutive seeds: instances start round-robin on successive backends and each
         // alternates, so together they spread like one client (see the crate docs).
         let ordinal = self
@@ -309,8 +318,14 @@ impl Client {
             .aios_llm_llm_core()
             .client()
             .call_open(&mut store, &config)
-            .await
-            .map_err(|e| errors::internal("client.open failed", e))?;
+            .await;
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let memory = store.data().memory.tripped();
+                return Err(errors::from_wasmtime("client.open failed", e, memory));
+            }
+        };
         Ok(Instance {
             store,
             plugin,
@@ -337,13 +352,16 @@ impl Client {
         f: impl AsyncFnOnce(&mut Instance) -> wasmtime::Result<Result<T, Error>>,
     ) -> Result<T, Error> {
         let mut lease = self.lease().await?;
-        lease.get().refuel();
-        match f(lease.get()).await {
-            Ok(result) => {
+        lease.get().begin_call();
+        let limit = lease.max_call_duration();
+        match tokio::time::timeout(limit, f(lease.get())).await {
+            Ok(Ok(result)) => {
                 lease.release();
                 result
             }
-            Err(trap) => Err(errors::internal(what, trap)),
+            Ok(Err(trap)) => Err(lease.trap_error(what, trap)),
+            // The call was dropped mid-way: the lease drops the instance.
+            Err(_) => Err(lease.call_too_long()),
         }
     }
 
@@ -405,28 +423,30 @@ impl Client {
 
     async fn start_stream(&self, start: StreamStart) -> Result<ChatStream, Error> {
         let mut lease = self.lease().await?;
+        let deadline = tokio::time::Instant::now() + lease.max_call_duration();
         let started = {
             let i = lease.get();
-            i.refuel();
+            i.begin_call();
             let client = i.plugin.aios_llm_llm_core().client();
             match &start {
                 StreamStart::Chat(request) => {
-                    client
-                        .call_chat_stream(&mut i.store, i.client, request)
-                        .await
+                    let call = client.call_chat_stream(&mut i.store, i.client, request);
+                    tokio::time::timeout_at(deadline, call).await
                 }
                 StreamStart::Resume(checkpoint) => {
-                    client.call_resume(&mut i.store, i.client, checkpoint).await
+                    let call = client.call_resume(&mut i.store, i.client, checkpoint);
+                    tokio::time::timeout_at(deadline, call).await
                 }
             }
         };
         match started {
-            Ok(Ok(handle)) => Ok(ChatStream::new(lease, handle)),
-            Ok(Err(e)) => {
+            Ok(Ok(Ok(handle))) => Ok(ChatStream::new(lease, handle, start.model(), deadline)),
+            Ok(Ok(Err(e))) => {
                 lease.release();
                 Err(e)
             }
-            Err(trap) => Err(errors::internal("chat-stream", trap)),
+            Ok(Err(trap)) => Err(lease.trap_error("chat-stream", trap)),
+            Err(_) => Err(lease.call_too_long()),
         }
     }
 
@@ -486,4 +506,15 @@ impl Client {
 enum StreamStart {
     Chat(ChatRequest),
     Resume(Checkpoint),
+}
+
+impl StreamStart {
+    /// The model asked for (for errors the host raises before the component answered).
+    fn model(&self) -> String {
+        let request = match self {
+            StreamStart::Chat(r) => r,
+            StreamStart::Resume(c) => &c.request,
+        };
+        request.model.clone().unwrap_or_default()
+    }
 }

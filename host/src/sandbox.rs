@@ -70,10 +70,12 @@ pub struct HttpLimits {
 }
 
 /// The `send_request` hook of one store.
-pub struct SandboxHooks {
-    pub allow: Arc<Allowlist>,
-    pub limits: HttpLimits,
-    pub sender: Arc<crate::transport::Transport>,
+pub(crate) struct SandboxHooks {
+    pub(crate) allow: Arc<Allowlist>,
+    pub(crate) limits: HttpLimits,
+    pub(crate) sender: Arc<crate::transport::Transport>,
+    /// The requests of the current call, for errors the host raises itself.
+    pub(crate) log: crate::received::CallLog,
 }
 
 impl WasiHttpHooks for SandboxHooks {
@@ -97,6 +99,14 @@ impl WasiHttpHooks for SandboxHooks {
         if !origin.as_deref().is_some_and(|o| self.allow.permits(o)) {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        self.log.requests = self.log.requests.saturating_add(1);
+        let uri = request.uri();
+        self.log.last_url = Some(format!(
+            "{}://{}{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str()),
+            uri.path()
+        ));
         let cap = self.limits.max_timeout;
         let clamp = |t: Option<Duration>| Some(t.map_or(cap, |t| t.min(cap)));
         let options = RequestOptions {

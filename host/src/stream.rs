@@ -3,8 +3,8 @@
 //! (backpressure: a slow consumer leaves bytes in the socket, not in host memory). Dropping
 //! it early cancels the request (see its `Drop`).
 
-use crate::errors;
-use crate::pool::Lease;
+use crate::pool::{Instance, Lease};
+use crate::received::Received;
 use crate::types::{ChatResponse, Checkpoint, Error, StreamEvent};
 use futures::Stream;
 use std::collections::VecDeque;
@@ -18,6 +18,24 @@ struct State {
     lease: Option<Lease>,
     handle: ResourceAny,
     ready: VecDeque<StreamEvent>,
+    /// Everything pulled from the component so far, for the partial response of an error
+    /// the host raises (a trap, a limit).
+    received: Received,
+    /// The model asked for, for that partial response.
+    model: String,
+    /// When the host's `max_call_duration` for the stream runs out.
+    deadline: tokio::time::Instant,
+}
+
+impl State {
+    /// Ends the stream with an error the host raised: the instance is thrown away (a trap or
+    /// a call cut short leaves it in an unknown state) and the error keeps what was
+    /// delivered.
+    fn abandon(&mut self, mut e: Error) -> Error {
+        self.received.annotate(&mut e, &self.model);
+        self.lease = None;
+        e
+    }
 }
 
 /// Yields `Content`, `Reasoning` and `ToolCall` deltas, then `Done` with the assembled
@@ -28,12 +46,20 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(crate) fn new(lease: Lease, handle: ResourceAny) -> ChatStream {
+    pub(crate) fn new(
+        lease: Lease,
+        handle: ResourceAny,
+        model: String,
+        deadline: tokio::time::Instant,
+    ) -> ChatStream {
         ChatStream {
             state: Some(State {
                 lease: Some(lease),
                 handle,
                 ready: VecDeque::new(),
+                received: Received::default(),
+                model,
+                deadline,
             }),
             pending: None,
         }
@@ -42,30 +68,19 @@ impl ChatStream {
     /// Waits until [`ChatStream::next_ready`] has something to give, on the component's
     /// `subscribe` pollable (the path for event-loop hosts; no thread is blocked).
     pub async fn ready(&mut self) -> Result<(), Error> {
-        use wasmtime_wasi::p2::bindings::io::poll::HostPollable;
         let state = self.idle_state()?;
+        let (deadline, handle) = (state.deadline, state.handle);
         let Some(lease) = state.lease.as_mut() else {
             return Ok(());
         };
         let instance = lease.get();
-        instance.refuel();
-        let handle = state.handle;
-        let pollable = instance
-            .plugin
-            .aios_llm_llm_core()
-            .chat_stream()
-            .call_subscribe(&mut instance.store, handle)
-            .await
-            .map_err(|e| errors::internal("chat-stream.subscribe", e))?;
-        let table = instance.store.data_mut().table();
-        let waited = HostPollable::block(
-            table,
-            wasmtime::component::Resource::new_borrow(pollable.rep()),
-        )
-        .await;
-        HostPollable::drop(table, pollable)
-            .map_err(|e| errors::internal("dropping a pollable", e))?;
-        waited.map_err(|e| errors::internal("waiting on chat-stream", e))
+        instance.reset_cpu();
+        let e = match tokio::time::timeout_at(deadline, wait_ready(instance, handle)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(trap)) => lease.trap_error("chat-stream.subscribe", trap),
+            Err(_) => lease.call_too_long(),
+        };
+        Err(state.abandon(e))
     }
 
     /// The events that have arrived, without waiting (the WIT `next`); empty while nothing
@@ -114,7 +129,7 @@ impl ChatStream {
             ));
         };
         let instance = lease.get();
-        instance.refuel();
+        instance.reset_cpu();
         let result = instance
             .plugin
             .aios_llm_llm_core()
@@ -124,8 +139,9 @@ impl ChatStream {
         let mut checkpoint = match result {
             Ok(c) => c,
             Err(trap) => {
+                let e = lease.trap_error("suspend", trap);
                 state.lease = None;
-                return Err(errors::internal("suspend", trap));
+                return Err(e);
             }
         };
         finish(&mut state).await;
@@ -181,17 +197,29 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
         return Ok(Vec::new());
     };
     let instance = lease.get();
-    instance.refuel();
+    instance.reset_cpu();
     let stream = instance.plugin.aios_llm_llm_core().chat_stream();
-    let result = if wait {
-        stream
-            .call_blocking_next(&mut instance.store, state.handle)
-            .await
-    } else {
-        stream.call_next(&mut instance.store, state.handle).await
+    let call = async {
+        if wait {
+            stream
+                .call_blocking_next(&mut instance.store, state.handle)
+                .await
+        } else {
+            stream.call_next(&mut instance.store, state.handle).await
+        }
+    };
+    let result = match tokio::time::timeout_at(state.deadline, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            let e = lease.call_too_long();
+            return Err(state.abandon(e));
+        }
     };
     match result {
         Ok(Ok(events)) => {
+            for event in &events {
+                state.received.push(event);
+            }
             if (wait && events.is_empty())
                 || events.iter().any(|e| matches!(e, StreamEvent::Done(_)))
             {
@@ -204,23 +232,39 @@ async fn pull(state: &mut State, wait: bool) -> Result<Vec<StreamEvent>, Error> 
             Err(e)
         }
         Err(trap) => {
-            state.lease = None; // a trapped instance is not reused
-            Err(errors::internal("chat-stream", trap))
+            let e = lease.trap_error("chat-stream", trap);
+            Err(state.abandon(e))
         }
     }
+}
+
+/// Subscribes to the stream and waits on the pollable.
+async fn wait_ready(instance: &mut Instance, handle: ResourceAny) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::io::poll::HostPollable;
+    let pollable = instance
+        .plugin
+        .aios_llm_llm_core()
+        .chat_stream()
+        .call_subscribe(&mut instance.store, handle)
+        .await?;
+    let table = instance.store.data_mut().table();
+    let waited = HostPollable::block(
+        table,
+        wasmtime::component::Resource::new_borrow(pollable.rep()),
+    )
+    .await;
+    HostPollable::drop(table, pollable)?;
+    waited
 }
 
 /// Drops the guest resource and returns the instance to the pool.
 async fn finish(state: &mut State) {
     if let Some(mut lease) = state.lease.take() {
         let instance = lease.get();
-        instance.refuel();
-        if state
-            .handle
-            .resource_drop_async(&mut instance.store)
-            .await
-            .is_ok()
-        {
+        instance.reset_cpu();
+        let dropped = state.handle.resource_drop_async(&mut instance.store);
+        // A drop that fails or outlives the call's deadline leaves the instance unusable.
+        if let Ok(Ok(())) = tokio::time::timeout_at(state.deadline, dropped).await {
             lease.release();
         }
     }

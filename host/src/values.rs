@@ -39,6 +39,8 @@ impl Default for CooldownPolicy {
 }
 
 impl BackendConfig {
+    /// A backend of `kind` at `base_url` (the OpenAI API root, e.g. `http://127.0.0.1:8000/v1`);
+    /// no name, key or model list, weight 1.
     pub fn new(kind: BackendKind, base_url: impl Into<String>) -> BackendConfig {
         BackendConfig {
             name: None,
@@ -53,6 +55,7 @@ impl BackendConfig {
 }
 
 impl ClientConfig {
+    /// These backends, every other setting at its WIT default.
     pub fn new(backends: Vec<BackendConfig>) -> ClientConfig {
         ClientConfig {
             backends,

@@ -7,8 +7,8 @@ use super::calls::{CallIds, Endpoint, Failure};
 use super::discovery::Freshness;
 use crate::decode::resume::sum_usage;
 use crate::io::{self, Io};
-use crate::types::{BackendKind, ChatRequest, EmbedRequest, Embeddings, Error, TokenCount};
 use crate::routing::{Route, affinity};
+use crate::types::{BackendKind, ChatRequest, EmbedRequest, Embeddings, Error, TokenCount};
 use crate::wire::{embeddings, request, tokens};
 
 /// Texts per embeddings request unless the request says.

@@ -4,8 +4,8 @@
 
 use super::Client;
 use crate::io::{Deadline, Io};
-use crate::routing::{BackendId, Route, affinity};
 use crate::routing::router::Candidate;
+use crate::routing::{BackendId, Route, affinity};
 use crate::types::RoutingStrategy;
 use crate::wire::metrics;
 

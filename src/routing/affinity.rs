@@ -65,12 +65,17 @@ mod tests {
             crate::types::Message::user("Plan a trip."),
         ]);
         let key = session_key(&turn1);
-        turn1.messages.push(crate::types::Message::assistant("Where to?"));
+        turn1
+            .messages
+            .push(crate::types::Message::assistant("Where to?"));
         turn1.messages.push(crate::types::Message::user("Paris."));
         assert_eq!(session_key(&turn1), key, "later turns keep the key");
         turn1.session_id = Some("agent-7".into());
         assert_ne!(session_key(&turn1), key);
         // Pinned so that every build ranks backends the same way.
-        assert_eq!(stable_hash(&[b"session", b"agent-7"]), 6_472_078_904_034_417_176_u64);
+        assert_eq!(
+            stable_hash(&[b"session", b"agent-7"]),
+            6_472_078_904_034_417_176_u64
+        );
     }
 }

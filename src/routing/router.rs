@@ -119,11 +119,19 @@ impl Router {
     ) -> Option<BackendId> {
         let mut ranked: Vec<(u64, BackendId)> = pool
             .iter()
-            .map(|&b| (affinity::score(session, all.get(b.0).map_or(0, |c| c.key)), b))
+            .map(|&b| {
+                (
+                    affinity::score(session, all.get(b.0).map_or(0, |c| c.key)),
+                    b,
+                )
+            })
             .collect();
         ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
         let load = |b: BackendId| all.get(b.0).and_then(|c| c.state.load());
-        let least = pool.iter().filter_map(|&b| load(b)).fold(f64::INFINITY, f64::min);
+        let least = pool
+            .iter()
+            .filter_map(|&b| load(b))
+            .fold(f64::INFINITY, f64::min);
         ranked
             .iter()
             .map(|&(_, b)| b)
@@ -392,5 +400,4 @@ mod tests {
         let next = fleet.pick(r, &[], 0, &mut rng, None).unwrap();
         assert_ne!(next, home);
     }
-
 }

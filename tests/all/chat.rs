@@ -27,8 +27,13 @@ async fn sends_an_openai_request_with_only_the_fields_set() {
             .unwrap()
             .starts_with("aios-llm-core/0.1")
     );
+    // Every call carries its id, in the header and (for vLLM) the body.
+    let mut body = sent.json();
+    let id = body["request_id"].as_str().unwrap().to_string();
+    assert_eq!(sent.header("x-request-id"), Some(id.as_str()));
+    body.as_object_mut().unwrap().remove("request_id");
     assert_eq!(
-        sent.json(),
+        body,
         json!({
             "model": "Qwen/Qwen3-8B",
             "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}],

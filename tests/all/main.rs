@@ -7,6 +7,7 @@
 //! that need the live server (scripts/local-server).
 
 mod breadth;
+mod cache;
 mod chat;
 mod cli;
 mod control;
@@ -16,4 +17,5 @@ mod live;
 mod routing;
 mod streaming;
 mod support;
+mod tls;
 mod tools;

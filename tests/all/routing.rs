@@ -448,7 +448,8 @@ async fn cache_aware_keeps_each_session_on_one_backend_and_tells_cluster_routers
     }
     let mut cfg = config(BackendKind::Vllm, &servers[0].base_url());
     for s in &servers[1..] {
-        cfg.backends.push(BackendConfig::new(BackendKind::Vllm, s.base_url()));
+        cfg.backends
+            .push(BackendConfig::new(BackendKind::Vllm, s.base_url()));
     }
     cfg.routing = Some(RoutingStrategy::CacheAware);
     let client = core().client(cfg.clone()).await.unwrap();
@@ -459,7 +460,11 @@ async fn cache_aware_keeps_each_session_on_one_backend_and_tells_cluster_routers
             req.session_id = Some(format!("agent-{session}"));
             req.cache_salt = Some("tenant-a".into());
             // Turns alternate between two clients: they agree without sharing state.
-            let c = if turn % 2 == 0 { &client } else { &other_instance };
+            let c = if turn % 2 == 0 {
+                &client
+            } else {
+                &other_instance
+            };
             c.chat(req).await.unwrap();
         }
     }
@@ -475,7 +480,11 @@ async fn cache_aware_keeps_each_session_on_one_backend_and_tells_cluster_routers
         let turns = sessions.len();
         sessions.sort();
         sessions.dedup();
-        assert_eq!(turns, sessions.len() * 3, "every turn of a session on one server");
+        assert_eq!(
+            turns,
+            sessions.len() * 3,
+            "every turn of a session on one server"
+        );
     }
     assert!(used >= 2, "sessions spread over the servers");
 }

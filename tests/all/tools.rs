@@ -349,6 +349,9 @@ async fn constraint_fields(kind: BackendKind, legacy: bool, format: ResponseForm
     let fields = body.as_object_mut().unwrap();
     fields.remove("model");
     fields.remove("messages");
+    // The call's id (vLLM `request_id`, SGLang `rid`) is not a constraint field.
+    fields.remove("request_id");
+    fields.remove("rid");
     body
 }
 
