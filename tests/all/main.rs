@@ -11,6 +11,7 @@ mod cli;
 mod hostile;
 mod limits;
 mod live;
+mod readme;
 mod routing;
 mod streaming;
 mod support;
