@@ -15,19 +15,53 @@
 //! weight = 2
 //! ```
 
+use crate::secret::Secret;
 use llm_core_host::types::*;
 use serde::Deserialize;
 use std::path::Path;
 
+/// A configuration read from a file, and what the file held that this core does not serve.
+pub struct Loaded {
+    pub config: ClientConfig,
+    /// AIOS `config.yaml` entries of other backends (openai, gemini, ollama, ...).
+    pub skipped: Vec<Skipped>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("config", &crate::secret::Redacted(&self.config))
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+/// One `llms.models` entry left out, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub model: String,
+    pub backend: String,
+}
+
+impl Skipped {
+    /// `gpt-4o-mini (backend openai)`
+    pub fn describe(&self) -> String {
+        format!("{} (backend {})", self.model, self.backend)
+    }
+}
+
 /// Loads a configuration file: `.yaml` / `.yml` is read as AIOS's `config.yaml`, anything
 /// else as our TOML.
-pub fn load(path: impl AsRef<Path>) -> Result<ClientConfig, Error> {
+pub fn load(path: impl AsRef<Path>) -> Result<Loaded, Error> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
     let result = match path.extension().and_then(|e| e.to_str()) {
         Some("yaml" | "yml") => from_aios_yaml(&text),
-        _ => from_toml(&text),
+        _ => from_toml(&text).map(|config| Loaded {
+            config,
+            skipped: Vec::new(),
+        }),
     };
     result.map_err(|e| invalid(format!("{}: {}", path.display(), e.message)))
 }
@@ -36,23 +70,39 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidConfig, message)
 }
 
-/// A parser message with its double-quoted values blanked (`string "sk-…"` could be a
-/// key); backticked field names stay, they say what to fix.
-fn redact_quoted(message: &str) -> String {
-    // A quote character named as such (expected `"`) is not a value.
-    const NAMED_QUOTE: &str = "`\"`";
-    let message = message.replace(NAMED_QUOTE, "\u{0}");
+/// A parser message with the values it quotes blanked, since a value could be a key:
+/// double-quoted text (`string "sk-…"`) always, backticked text (`integer `12345678``)
+/// unless it names a field (`unknown field `bogus`, expected one of `name`, ...`) or is
+/// punctuation (expected `"`). Field names stay: they say what to fix.
+fn redact_values(message: &str) -> String {
+    const KEEP_AFTER: [&str; 6] = ["field ", "key ", "one of ", ", ", "expected ", "or "];
     let mut out = String::with_capacity(message.len());
-    let mut parts = message.split('"');
-    out.push_str(parts.next().unwrap_or_default());
-    for (i, part) in parts.enumerate() {
-        out.push('"');
-        out.push_str(if i % 2 == 0 { "…" } else { part });
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        let before = &rest[..open];
+        out.push_str(before);
+        let inner_start = open + 1;
+        let Some(len) = rest[inner_start..].find(quote) else {
+            // Unbalanced: blank everything after the quote.
+            out.push(quote);
+            out.push('…');
+            return out;
+        };
+        let inner = &rest[inner_start..inner_start + len];
+        let keep = quote == '`'
+            && (KEEP_AFTER.iter().any(|k| out.ends_with(k))
+                || !inner.chars().any(char::is_alphanumeric));
+        out.push(quote);
+        out.push_str(if keep { inner } else { "…" });
+        out.push(quote);
+        rest = &rest[inner_start + len + 1..];
     }
-    out.replace('\u{0}', NAMED_QUOTE)
+    out.push_str(rest);
+    out
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
     backends: Vec<FileBackend>,
@@ -72,13 +122,13 @@ struct FileConfig {
     session_header: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileBackend {
     name: Option<String>,
     kind: String,
     base_url: String,
-    api_key: Option<String>,
+    api_key: Option<Secret>,
     api_key_env: Option<String>,
     #[serde(default)]
     models: Vec<String>,
@@ -86,7 +136,7 @@ struct FileBackend {
     legacy_guided_decoding: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileTimeouts {
     connect_ms: Option<u32>,
@@ -95,7 +145,7 @@ struct FileTimeouts {
     total_ms: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileRetry {
     max_attempts: Option<u32>,
@@ -105,7 +155,7 @@ struct FileRetry {
     resume_streams: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileCooldown {
     base_ms: Option<u32>,
@@ -150,22 +200,35 @@ pub fn from_toml(text: &str) -> Result<ClientConfig, Error> {
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         invalid(format!(
             "line {line}, column {column}: {}",
-            redact_quoted(e.message().trim())
+            redact_values(e.message().trim())
         ))
     })?;
     let backends = file
         .backends
         .into_iter()
         .map(|b| {
+            // Named as the file names it: `name`, else its base URL.
+            let which = format!("backend `{}`", b.name.as_deref().unwrap_or(&b.base_url));
             let api_key = match (b.api_key, b.api_key_env) {
-                (Some(key), None) => Some(key),
-                (None, Some(var)) => Some(
-                    std::env::var(&var)
-                        .map_err(|_| invalid(format!("api-key-env: ${var} is not set")))?,
-                ),
+                (Some(key), None) => Some(key.into_inner()),
+                (None, Some(var)) => match std::env::var(&var) {
+                    Ok(key) if !key.is_empty() => Some(key),
+                    Ok(_) => {
+                        return Err(invalid(format!(
+                            "{which}: api-key-env: ${var} is empty; export {var}=<its key> or remove the api-key-env line"
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(invalid(format!(
+                            "{which}: api-key-env: ${var} is not set; export {var}=<its key> or remove the api-key-env line"
+                        )));
+                    }
+                },
                 (None, None) => None,
                 (Some(_), Some(_)) => {
-                    return Err(invalid("give either api-key or api-key-env, not both"));
+                    return Err(invalid(format!(
+                        "{which}: give either api-key or api-key-env, not both"
+                    )));
                 }
             };
             Ok(BackendConfig {
@@ -210,27 +273,27 @@ pub fn from_toml(text: &str) -> Result<ClientConfig, Error> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct AiosFile {
     llms: Option<AiosLlms>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct AiosLlms {
     #[serde(default)]
     models: Vec<AiosModel>,
     router: Option<AiosRouter>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct AiosModel {
     name: String,
     backend: String,
     hostname: Option<String>,
-    api_key: Option<String>,
+    api_key: Option<Secret>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct AiosRouter {
     strategy: Option<String>,
 }
@@ -241,23 +304,31 @@ struct AiosRouter {
 /// huggingface, ...) are not served by this core and are skipped. `router.strategy`:
 /// `sequential` as documented by AIOS (round-robin); `smart` (cost/quality model selection
 /// from a vector store) is not implemented and is refused.
-pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
+pub fn from_aios_yaml(text: &str) -> Result<Loaded, Error> {
     let file: AiosFile = serde_yaml_ng::from_str(text).map_err(|e| {
         invalid(format!(
             "not an AIOS config.yaml: {}",
-            redact_quoted(&e.to_string())
+            redact_values(&e.to_string())
         ))
     })?;
     let llms = file.llms.ok_or_else(|| invalid("no `llms:` section"))?;
     // One backend per (kind, host); each model entry adds its name to its host's backend.
     let mut backends: Vec<BackendConfig> = Vec::new();
     let mut default_model = None;
+    let mut skipped = Vec::new();
     for m in llms.models {
         let kind = match m.backend.as_str() {
             "vllm" => BackendKind::Vllm,
             "sglang" => BackendKind::Sglang,
-            _ => continue,
+            _ => {
+                skipped.push(Skipped {
+                    model: m.name,
+                    backend: m.backend,
+                });
+                continue;
+            }
         };
+        let api_key = m.api_key.map(Secret::into_inner);
         let hostname = m.hostname.ok_or_else(|| {
             invalid(format!(
                 "model `{}` ({}) has no hostname",
@@ -271,7 +342,7 @@ pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
             .find(|b| b.kind == kind && b.base_url == url)
         {
             // One server has one key: entries that disagree cannot both be right.
-            Some(b) if m.api_key.is_some() && b.api_key.is_some() && b.api_key != m.api_key => {
+            Some(b) if api_key.is_some() && b.api_key.is_some() && b.api_key != api_key => {
                 return Err(invalid(format!(
                     "model `{}`: {url} already has another api_key; one server takes one key",
                     m.name
@@ -279,23 +350,29 @@ pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
             }
             Some(b) => {
                 if b.api_key.is_none() {
-                    b.api_key = m.api_key;
+                    b.api_key = api_key;
                 }
                 if !b.models.contains(&m.name) {
                     b.models.push(m.name);
                 }
             }
             None => backends.push(BackendConfig {
-                api_key: m.api_key,
+                api_key,
                 models: vec![m.name],
                 ..BackendConfig::new(kind, url)
             }),
         }
     }
     if backends.is_empty() {
-        return Err(invalid(
-            "llms.models has no vllm or sglang entry with a hostname",
-        ));
+        let others = if skipped.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = skipped.iter().map(Skipped::describe).collect();
+            format!(" (skipped: {})", list.join(", "))
+        };
+        return Err(invalid(format!(
+            "llms.models has no vllm or sglang entry; llm-core serves only those{others}"
+        )));
     }
     let routing = match llms.router.and_then(|r| r.strategy).as_deref() {
         None | Some("sequential") => RoutingStrategy::Sequential,
@@ -309,176 +386,8 @@ pub fn from_aios_yaml(text: &str) -> Result<ClientConfig, Error> {
     let mut config = ClientConfig::new(backends);
     config.default_model = default_model;
     config.routing = Some(routing);
-    Ok(config)
+    Ok(Loaded { config, skipped })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn toml_with_every_section() {
-        let c = from_toml(
-            r#"
-            default-model = "m1"
-            routing = "least-loaded"
-            max-response-bytes = 1048576
-            [timeouts]
-            connect-ms = 1000
-            total-ms = 30000
-            [retry]
-            max-attempts = 5
-            [cooldown]
-            base-ms = 100
-            probe-health = true
-            [[backends]]
-            name = "a"
-            kind = "vllm"
-            base-url = "http://a:8000/v1"
-            models = ["m1"]
-            weight = 3
-            [[backends]]
-            kind = "sglang"
-            base-url = "http://b:30000/v1"
-            api-key = "k"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.backends.len(), 2);
-        assert_eq!(
-            (c.backends[0].name.as_deref(), c.backends[0].weight),
-            (Some("a"), Some(3))
-        );
-        assert_eq!(c.backends[1].kind, BackendKind::Sglang);
-        assert_eq!(c.backends[1].api_key.as_deref(), Some("k"));
-        assert_eq!(c.routing, Some(RoutingStrategy::LeastLoaded));
-        assert_eq!(
-            (
-                c.timeouts.connect_ms,
-                c.timeouts.total_ms,
-                c.retry.max_attempts
-            ),
-            (Some(1000), Some(30000), Some(5))
-        );
-        assert_eq!(
-            (c.cooldown.base_ms, c.cooldown.probe_health),
-            (Some(100), Some(true))
-        );
-    }
-
-    #[test]
-    fn toml_mistakes_are_named() {
-        for (text, needle) in [
-            (
-                "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\nbogus = 1",
-                "bogus",
-            ),
-            (
-                "[[backends]]\nkind = \"tgi\"\nbase-url = \"http://a/v1\"",
-                "unknown backend kind `tgi`",
-            ),
-            (
-                "routing = \"fastest\"\n[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"",
-                "unknown routing",
-            ),
-            (
-                "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key-env = \"LLM_CORE_TEST_UNSET_VAR\"",
-                "is not set",
-            ),
-        ] {
-            let e = from_toml(text).unwrap_err();
-            assert_eq!(e.code, ErrorCode::InvalidConfig);
-            assert!(e.message.contains(needle), "{needle}: {}", e.message);
-        }
-    }
-
-    #[test]
-    fn parse_errors_do_not_echo_keys() {
-        let toml_cases = [
-            "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key = sk-secret-123",
-            "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key = [\"sk-secret-123\"]",
-            "[[backends]]\nkind = \"vllm\"\nbase-url = \"http://a/v1\"\napi-key = \"sk-secret-123",
-        ];
-        for text in toml_cases {
-            let e = from_toml(text).unwrap_err().message;
-            assert!(!e.contains("secret"), "{e}");
-            assert!(e.contains("line 4"), "{e}");
-        }
-        assert_eq!(
-            redact_quoted(r#"invalid type: string "sk-1", expected `"`"#),
-            r#"invalid type: string "…", expected `"`"#
-        );
-        let yaml_cases = [
-            "llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1', api_key: [\"sk-secret-123\"]}\n",
-            "llms:\n  models: \"sk-secret-123\"\n",
-        ];
-        for text in yaml_cases {
-            let e = from_aios_yaml(text).unwrap_err().message;
-            assert!(!e.contains("secret"), "{e}");
-        }
-    }
-
-    #[test]
-    fn aios_config_yaml() {
-        let c = from_aios_yaml(
-            r#"
-api_keys:
-  openai: ""
-llms:
-  models:
-    - name: "Qwen/Qwen2.5-7B-Instruct"
-      backend: "vllm"
-      hostname: "http://gpu-a:8091/v1"
-    - name: "meta-llama/Llama-3.1-8B-Instruct"
-      backend: "vllm"
-      hostname: "http://gpu-a:8091/v1/"
-    - name: "Qwen/Qwen2.5-7B-Instruct"
-      backend: "sglang"
-      hostname: "http://gpu-b:30000/v1"
-      api_key: "k"
-    - name: "gpt-4o-mini"
-      backend: "openai"
-  router:
-    strategy: "sequential"
-memory:
-  memory_limit: 524288
-"#,
-        )
-        .unwrap();
-        assert_eq!(c.backends.len(), 2);
-        assert_eq!(c.backends[0].base_url, "http://gpu-a:8091/v1");
-        assert_eq!(
-            c.backends[0].models,
-            [
-                "Qwen/Qwen2.5-7B-Instruct",
-                "meta-llama/Llama-3.1-8B-Instruct"
-            ]
-        );
-        assert_eq!(
-            (c.backends[1].kind, c.backends[1].api_key.as_deref()),
-            (BackendKind::Sglang, Some("k"))
-        );
-        assert_eq!(c.default_model.as_deref(), Some("Qwen/Qwen2.5-7B-Instruct"));
-        assert_eq!(c.routing, Some(RoutingStrategy::Sequential));
-        let e = from_aios_yaml("llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1'}\n  router: {strategy: smart}\n").unwrap_err();
-        assert!(e.message.contains("smart"), "{}", e.message);
-        let two_keys = "llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1', api_key: k1}\n    - {name: n, backend: vllm, hostname: 'http://a/v1', api_key: k2}\n";
-        let e = from_aios_yaml(two_keys).unwrap_err().message;
-        assert!(
-            e.contains("another api_key") && !e.contains("k1") && !e.contains("k2"),
-            "{e}"
-        );
-        let one_key = "llms:\n  models:\n    - {name: m, backend: vllm, hostname: 'http://a/v1'}\n    - {name: n, backend: vllm, hostname: 'http://a/v1', api_key: k1}\n";
-        let c = from_aios_yaml(one_key).unwrap();
-        assert_eq!(
-            (c.backends.len(), c.backends[0].api_key.as_deref()),
-            (1, Some("k1"))
-        );
-        assert!(
-            from_aios_yaml("llms:\n  models: []\n")
-                .unwrap_err()
-                .message
-                .contains("no vllm or sglang")
-        );
-    }
-}
+mod tests;

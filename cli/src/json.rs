@@ -5,7 +5,8 @@ use llm_core_host::types::*;
 use serde_json::{Map, Value, json};
 
 /// `{"id","content","reasoning","tool_calls":[{"id","name","arguments"}],...}`; arguments
-/// as JSON values.
+/// as JSON values. Names are OpenAI's (`finish_reason: "tool_calls"`), as servers and
+/// OpenAI clients print them; the WIT spells the same cases in kebab case (`tool-calls`).
 pub fn response(r: &ChatResponse) -> Value {
     json!({
         "id": r.id,
@@ -121,18 +122,31 @@ pub fn health(h: &BackendHealth) -> Value {
 }
 
 /// Reads OpenAI-shaped messages: `[{"role","content","name"?,"tool_calls"?,"tool_call_id"?}]`.
+/// `content` is a string, `null`, or an array of content parts whose `text` parts are joined
+/// with newlines (as vLLM does); other parts (images, audio, files) are refused, since
+/// sending the message without them would change what it says.
 pub fn messages(v: &Value) -> Result<Vec<Message>, String> {
-    let items = v.as_array().ok_or("messages must be a JSON array")?;
+    let items = v.as_array().ok_or(
+        "must hold a JSON array of messages, e.g. [{\"role\": \"user\", \"content\": \"Hi\"}]",
+    )?;
     items
         .iter()
         .enumerate()
         .map(|(i, m)| {
+            if !m.is_object() {
+                return Err(format!("messages[{i}] is not an object"));
+            }
             let role = match m.get("role").and_then(Value::as_str) {
                 Some("system") | Some("developer") => Role::System,
                 Some("user") => Role::User,
                 Some("assistant") => Role::Assistant,
                 Some("tool") => Role::Tool,
-                other => return Err(format!("messages[{i}]: unknown role {other:?}")),
+                Some(other) => {
+                    return Err(format!(
+                        "messages[{i}]: unknown role `{other}` (system, developer, user, assistant or tool)"
+                    ));
+                }
+                None => return Err(format!("messages[{i}] has no \"role\"")),
             };
             let text = |key: &str| m.get(key).and_then(Value::as_str).map(str::to_string);
             let tool_calls = match m.get("tool_calls") {
@@ -160,11 +174,12 @@ pub fn messages(v: &Value) -> Result<Vec<Message>, String> {
                         })
                     })
                     .collect::<Result<Vec<_>, String>>()?,
-                _ => Vec::new(),
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => return Err(format!("messages[{i}].tool_calls is not an array")),
             };
             Ok(Message {
                 role,
-                content: text("content"),
+                content: content(i, m.get("content"))?,
                 name: text("name"),
                 tool_calls,
                 tool_call_id: text("tool_call_id"),
@@ -174,10 +189,42 @@ pub fn messages(v: &Value) -> Result<Vec<Message>, String> {
         .collect()
 }
 
+/// A message's `content`: a string, `null` / absent, or text content parts.
+fn content(i: usize, v: Option<&Value>) -> Result<Option<String>, String> {
+    let parts = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => return Ok(Some(s.clone())),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => {
+            return Err(format!(
+                "messages[{i}].content must be a string, an array of text parts or null"
+            ));
+        }
+    };
+    if parts.is_empty() {
+        return Err(format!("messages[{i}].content is an empty array"));
+    }
+    let texts = parts
+        .iter()
+        .enumerate()
+        .map(|(j, part)| match part.get("type").and_then(Value::as_str) {
+            Some("text") => part
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or(format!("messages[{i}].content[{j}] is a text part without \"text\"")),
+            Some(other) => Err(format!(
+                "messages[{i}].content[{j}] is a `{other}` part; llm-core sends text only (text parts are joined)"
+            )),
+            None => Err(format!("messages[{i}].content[{j}] has no \"type\"")),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Some(texts.join("\n")))
+}
+
 /// Reads tools in the OpenAI shape (`[{"type":"function","function":{...}}]`) or bare
 /// (`[{"name","description","parameters"}]`).
 pub fn tools(v: &Value) -> Result<Vec<ToolDefinition>, String> {
-    let items = v.as_array().ok_or("tools must be a JSON array")?;
+    let items = v.as_array().ok_or("must hold a JSON array of tools")?;
     items
         .iter()
         .enumerate()
@@ -197,4 +244,44 @@ pub fn tools(v: &Value) -> Result<Vec<ToolDefinition>, String> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_parts_are_joined_and_other_parts_refused() {
+        let m = messages(&json!([
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]},
+        ]))
+        .unwrap();
+        assert_eq!(m[0].content.as_deref(), Some("Be brief."));
+        assert_eq!(m[1].content.as_deref(), Some("a\nb"));
+        assert_eq!((m[2].content.as_deref(), m[2].tool_calls.len()), (None, 1));
+        for (bad, needle) in [
+            (
+                json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
+                "`image_url` part",
+            ),
+            (json!([{"role": "user", "content": []}]), "empty array"),
+            (json!([{"role": "user", "content": 5}]), "must be a string"),
+            (
+                json!([{"role": "user", "content": [{"type": "text"}]}]),
+                "without \"text\"",
+            ),
+            (
+                json!([{"role": "usr", "content": "x"}]),
+                "unknown role `usr`",
+            ),
+            (json!([{"content": "x"}]), "has no \"role\""),
+            (json!({"role": "user"}), "JSON array"),
+        ] {
+            let e = messages(&bad).unwrap_err();
+            assert!(e.contains(needle), "{needle}: {e}");
+            assert!(!e.contains("Some("), "{e}");
+        }
+    }
 }

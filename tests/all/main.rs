@@ -14,6 +14,7 @@ mod control;
 mod hostile;
 mod limits;
 mod live;
+mod readme;
 mod routing;
 mod streaming;
 mod support;
