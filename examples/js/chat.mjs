@@ -35,7 +35,7 @@ const config = {
   cooldown: {},
 };
 const request = {
-  messages: [{ role: 'user', content: prompt, toolCalls: [] }],
+  messages: [{ role: 'user', content: prompt, toolCalls: [], parts: [] }],
   model,
   sampling: { maxTokens: 16, stop: [] },
   tools: [],

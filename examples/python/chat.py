@@ -121,16 +121,17 @@ def client_config(base_url: str) -> Record:
         timeouts=record(connect_ms=None, first_byte_ms=None, between_bytes_ms=None,
                         total_ms=60_000),
         retry=record(max_attempts=None, initial_backoff_ms=None, max_backoff_ms=None,
-                     max_retry_after_ms=None),
+                     max_retry_after_ms=None, resume_streams=None),
         routing=None,
         cooldown=record(base_ms=None, max_ms=None, probe_health=None),
         discovery_ttl_ms=None, metrics_ttl_ms=None, max_response_bytes=None,
-        routing_seed=None,
+        routing_seed=None, cache_aware_margin=None, session_header=None,
     )
 
 
 def chat_request(prompt: str, model: str | None, max_tokens: int) -> Record:
-    message = record(role="user", content=prompt, name=None, tool_calls=[], tool_call_id=None)
+    message = record(role="user", content=prompt, name=None, tool_calls=[], tool_call_id=None,
+                     parts=[])
     sampling = record(
         temperature=None, top_p=None, top_k=None, min_p=None, max_tokens=max_tokens,
         stop=[], seed=None, presence_penalty=None, frequency_penalty=None,
@@ -140,6 +141,8 @@ def chat_request(prompt: str, model: str | None, max_tokens: int) -> Record:
         messages=[message], model=model, sampling=sampling, tools=[], tool_choice=None,
         parallel_tool_calls=None, response_format=None, recover_tool_calls=None,
         split_reasoning=None, extra_body=None, timeout_ms=None, routing_ticket=None,
+        request_id=None, priority=None, continue_from=None, logprobs=None, session_id=None,
+        cache_salt=None,
     )
 
 

@@ -61,6 +61,7 @@ pub use bindings::exports::aios::llm::types;
 pub use cache::{CacheOutcome, LoadReport, default_dir as default_cache_dir};
 pub use pool::Client;
 pub use stream::ChatStream;
+pub use values::Redacted;
 
 /// The component built from this repository, embedded at compile time.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("LLM_CORE_WASM"));

@@ -85,3 +85,45 @@ mod shared {
     use crate::types;
     include!("../../src/defaults.rs");
 }
+
+/// A view of a client configuration for logs and error reports: its `Debug` shows every
+/// setting but no key. The generated `Debug` of [`ClientConfig`] and [`BackendConfig`]
+/// prints `api-key` (wasmtime's bindings derive it for every WIT record and offer no way to
+/// hide a field), so log configurations through this, never directly.
+pub struct Redacted<'a>(pub &'a ClientConfig);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backends: Vec<_> = self
+            .0
+            .backends
+            .iter()
+            .map(|b| {
+                let mut b = b.clone();
+                if b.api_key.is_some() {
+                    b.api_key = Some("<redacted>".into());
+                }
+                b
+            })
+            .collect();
+        let config = ClientConfig {
+            backends,
+            ..self.0.clone()
+        };
+        std::fmt::Debug::fmt(&config, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redacted_config_prints_everything_but_the_key() {
+        let mut config = ClientConfig::single(BackendKind::Vllm, "http://127.0.0.1:8000/v1");
+        config.backends[0].api_key = Some("sk-very-secret-1234".into());
+        let shown = format!("{:?}", Redacted(&config));
+        assert!(!shown.contains("sk-very-secret-1234"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("127.0.0.1:8000"), "{shown}");
+    }
+}
