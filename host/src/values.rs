@@ -124,6 +124,9 @@ mod tests {
         config.backends[0].api_key = Some("sk-very-secret-1234".into());
         let shown = format!("{:?}", Redacted(&config));
         assert!(!shown.contains("sk-very-secret-1234"), "{shown}");
-        assert!(shown.contains("<redacted>") && shown.contains("127.0.0.1:8000"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("127.0.0.1:8000"),
+            "{shown}"
+        );
     }
 }

@@ -205,6 +205,30 @@ impl<I: Io> Client<I> {
         self.backend(b).resolved(detected)
     }
 
+    /// A JSON exchange that is not a chat (models, token counts, embeddings): the whole 2xx
+    /// body, within `max-response-bytes`, or the failure.
+    pub(super) fn fetch_json(
+        &self,
+        b: BackendId,
+        endpoint: Endpoint<'_>,
+        body: Option<&[u8]>,
+        timeouts: PhaseTimeouts,
+        deadline: Deadline,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut response = self.exchange(
+            self.backend(b),
+            body,
+            endpoint,
+            "application/json",
+            None,
+            None,
+            timeouts,
+            deadline,
+        )?;
+        let max = self.settings().max_response_bytes;
+        Ok(io::read_all(&mut response, max, deadline)?)
+    }
+
     /// Sends to an OpenAI endpoint (`/v1/...`); a non-2xx answer becomes a `Failure` with
     /// the server's body, message and retry hints.
     #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,7 @@
 use super::Client;
 use super::calls::Failure;
 use super::probes::PROBE_MS;
-use crate::io::{self, Deadline, Io};
+use crate::io::{Deadline, Io};
 use crate::routing::{BackendId, Route};
 use crate::types::{BackendKind, Error, ErrorCode, ModelInfo};
 use crate::wire::models;
@@ -147,20 +147,15 @@ impl<I: Io> Client<I> {
     /// Asks a backend for its models (and so, for `auto`, learns its family).
     fn fetch_models(&self, b: BackendId, deadline: Deadline) -> Result<Vec<ModelInfo>, Error> {
         let backend = self.backend(b);
-        let max = self.settings().max_response_bytes;
         let result = self
-            .exchange(
-                backend,
-                None,
+            .fetch_json(
+                b,
                 super::calls::Endpoint::Api("/models"),
-                "application/json",
-                None,
                 None,
                 self.timeouts().capped(PROBE_MS),
                 deadline,
             )
             .map_err(|f| f.error)
-            .and_then(|mut response| io::read_all(&mut response, max, deadline))
             .and_then(|bytes| models::parse(&bytes, &backend.name));
         if let Ok(models) = &result
             && backend.kind == BackendKind::Auto

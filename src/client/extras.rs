@@ -6,7 +6,7 @@ use super::Client;
 use super::calls::{CallIds, Endpoint, Failure};
 use super::discovery::Freshness;
 use crate::decode::resume::sum_usage;
-use crate::io::{self, Io};
+use crate::io::Io;
 use crate::routing::{Route, affinity};
 use crate::types::{BackendKind, ChatRequest, EmbedRequest, Embeddings, Error, TokenCount};
 use crate::wire::{embeddings, request, tokens};
@@ -21,7 +21,6 @@ impl<I: Io> Client<I> {
         let deadline = self.call_deadline(&req);
         let (model, eligible) = self.route_model(req.model.as_deref(), deadline)?;
         self.detect_kinds(&eligible, deadline);
-        let max = self.settings().max_response_bytes;
         let route = Route {
             ticket: req.routing_ticket,
             affinity: Some(affinity::session_key(&req)),
@@ -43,17 +42,7 @@ impl<I: Io> Client<I> {
                     (Endpoint::Api("/chat/completions/input_tokens"), chat)
                 }
             };
-            let mut response = self.exchange(
-                self.backend(b),
-                Some(&body),
-                endpoint,
-                "application/json",
-                None,
-                None,
-                self.timeouts(),
-                deadline,
-            )?;
-            let bytes = io::read_all(&mut response, max, deadline)?;
+            let bytes = self.fetch_json(b, endpoint, Some(&body), self.timeouts(), deadline)?;
             let (prompt_tokens, said) = tokens::parse(&bytes, &backend.name)?;
             // llama.cpp says its context size in the model list (`meta.n_ctx`).
             let max_model_len = said.or_else(|| {
@@ -86,7 +75,6 @@ impl<I: Io> Client<I> {
                 .map_or(self.settings().timeouts.total_ms, u64::from),
         );
         let (model, eligible) = self.route_model(req.model.as_deref(), deadline)?;
-        let max = self.settings().max_response_bytes;
         let mut out = Embeddings {
             vectors: Vec::with_capacity(req.inputs.len()),
             model: model.clone(),
@@ -99,17 +87,13 @@ impl<I: Io> Client<I> {
             let (answer, name, attempts) =
                 self.with_retries(&eligible, deadline, Route::default(), |b, attempts| {
                     let backend = self.backend(b);
-                    let mut response = self.exchange(
-                        backend,
-                        Some(&body),
+                    let bytes = self.fetch_json(
+                        b,
                         Endpoint::Api("/embeddings"),
-                        "application/json",
-                        None,
-                        None,
+                        Some(&body),
                         self.timeouts(),
                         deadline,
                     )?;
-                    let bytes = io::read_all(&mut response, max, deadline)?;
                     let answer = embeddings::parse(&bytes, chunk.len(), &backend.name)
                         .map_err(Failure::from)?;
                     Ok((answer, backend.name.clone(), attempts))

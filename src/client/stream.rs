@@ -250,10 +250,18 @@ impl<I: Io> ChatStream<I> {
         {}
     }
 
-    fn served(&self) -> (Vec<String>, u32) {
-        match &self.request.continue_from {
+    /// Where the answer comes from, for the record (owned, so the assembler can be borrowed
+    /// mutably while it is in use).
+    fn origin(&self) -> Origin {
+        let (earlier, attempts) = match &self.request.continue_from {
             Some(from) => (from.backends.clone(), from.attempts + self.attempts),
             None => (Vec::new(), self.attempts),
+        };
+        Origin {
+            backend: self.backend.clone(),
+            model: self.model.clone(),
+            earlier,
+            attempts,
         }
     }
 
@@ -263,13 +271,8 @@ impl<I: Io> ChatStream<I> {
         if !self.assembler.ended_cleanly() && self.failover(None) {
             return;
         }
-        let (earlier, attempts) = self.served();
-        let served = Served {
-            backend: &self.backend,
-            requested_model: &self.model,
-            attempts,
-            earlier: &earlier,
-        };
+        let origin = self.origin();
+        let served = origin.served();
         let result = self
             .assembler
             .finish(&served, &mut RandomIds(&mut self.rng), &mut self.queue);
@@ -279,13 +282,8 @@ impl<I: Io> ChatStream<I> {
     /// The server answered a stream request with one JSON completion: replay it as events.
     fn end_json(&mut self) {
         let bytes = std::mem::take(&mut self.json_bytes);
-        let (earlier, attempts) = self.served();
-        let served = Served {
-            backend: &self.backend,
-            requested_model: &self.model,
-            attempts,
-            earlier: &earlier,
-        };
+        let origin = self.origin();
+        let served = origin.served();
         let repeats_prefill = self.kind == BackendKind::OpenaiCompatible;
         let from = self.request.continue_from.as_ref();
         let result = completion::parse(&bytes).and_then(|mut raw| {
@@ -328,13 +326,8 @@ impl<I: Io> ChatStream<I> {
         if self.failover(Some(&error)) {
             return;
         }
-        let (earlier, attempts) = self.served();
-        let served = Served {
-            backend: &self.backend,
-            requested_model: &self.model,
-            attempts,
-            earlier: &earlier,
-        };
+        let origin = self.origin();
+        let served = origin.served();
         let error = self
             .assembler
             .failure(error, &served, &mut RandomIds(&mut self.rng));
@@ -355,7 +348,7 @@ impl<I: Io> ChatStream<I> {
             // Cut or failed by an error event: the assembler says which.
             None => self.assembler.failed_like_a_backend(),
         };
-        let (_, attempts) = self.served();
+        let attempts = self.origin().attempts;
         if !policy.resume_streams
             || !backend_failure
             || self.framing != Framing::Events
@@ -381,6 +374,25 @@ impl<I: Io> ChatStream<I> {
         events.append(&mut self.queue);
         self.queue = events;
         true
+    }
+}
+
+/// [`Served`], owned.
+struct Origin {
+    backend: String,
+    model: String,
+    earlier: Vec<String>,
+    attempts: u32,
+}
+
+impl Origin {
+    fn served(&self) -> Served<'_> {
+        Served {
+            backend: &self.backend,
+            requested_model: &self.model,
+            attempts: self.attempts,
+            earlier: &self.earlier,
+        }
     }
 }
 
