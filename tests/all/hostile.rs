@@ -247,3 +247,31 @@ async fn an_auto_backend_learns_its_family_from_the_model_list() {
     let sent = server.requests_to(CHAT).pop().unwrap().json();
     assert_eq!(sent["regex"], "(yes|no)", "SGLang's field: {sent}");
 }
+
+/// How much instance memory a near-cap answer needs: a whole answer is held about twice (the
+/// bytes, then the text), so 15 MiB fits in a 32 MiB instance. (A stream holds a huge single
+/// event about three times — the event's data, the assembled text, the delivered delta — which
+/// the default 16 MiB cap in a 64 MiB instance allows: see the test above.)
+/// LLM_CORE_MEMORY_PROBE_MIB tries another limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_answer_near_the_cap_is_held_about_twice() {
+    let mib: usize = std::env::var("LLM_CORE_MEMORY_PROBE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let server = ReplayServer::start().await;
+    let host = core_with(llm_core_host::HostOptions {
+        max_memory_bytes: mib << 20,
+        ..Default::default()
+    });
+    let client = host
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
+    server.push(CHAT, replies::text(&"x".repeat(15 << 20)));
+    let whole = client
+        .chat(ask("hi"))
+        .await
+        .map(|r| r.content.map(|c| c.len()));
+    assert_eq!(whole.map_err(|e| e.message).unwrap(), Some(15 << 20));
+}
