@@ -34,6 +34,7 @@
 
 #![deny(missing_docs)]
 
+mod admission;
 // Generated from wit/llm.wit, whose every item is documented there (and carried into the
 // generated types); the glue items bindgen adds have no docs to give.
 #[allow(missing_docs)]

@@ -2,6 +2,7 @@
 //! from the same configuration (see the crate docs for why).
 
 use crate::Runtime;
+use crate::admission::{Gate, Permit};
 use crate::bindings::LlmCorePlugin;
 use crate::errors;
 use crate::limits::{CpuMeter, MemoryLimiter};
@@ -14,7 +15,6 @@ use crate::types::{
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -92,7 +92,7 @@ pub(crate) struct Shared {
     names: BackendNames,
     allow: Arc<Allowlist>,
     idle: Mutex<Vec<Instance>>,
-    permits: Arc<Semaphore>,
+    permits: Arc<Gate>,
     /// Instances created so far; instance k opens its client with routing seed base + k.
     created: std::sync::atomic::AtomicU64,
     /// The configured routing seed, else a random one per client (so clients in separate
@@ -125,7 +125,7 @@ pub struct Client {
 pub(crate) struct Lease {
     shared: Arc<Shared>,
     instance: Option<Instance>,
-    _permit: OwnedSemaphorePermit,
+    _permit: Permit,
 }
 
 impl Lease {
@@ -177,7 +177,7 @@ impl Client {
             Some(list) => Allowlist::new(list),
             None => Allowlist::new(config.backends.iter().map(|b| b.base_url.as_str())),
         };
-        let permits = Arc::new(Semaphore::new(runtime.options.max_concurrent_calls.max(1)));
+        let permits = Gate::new(runtime.options.max_concurrent_calls);
         let seed_base = first_ticket(&config.routing_seed);
         let shared = Arc::new(Shared {
             runtime,
@@ -193,7 +193,7 @@ impl Client {
         });
         let client = Client { shared };
         // Opening the first instance validates the configuration.
-        client.lease().await?.release();
+        client.lease(0).await?.release();
         Ok(client)
     }
 
@@ -222,16 +222,17 @@ impl Client {
         self.shared.allow.origins()
     }
 
-    pub(crate) async fn lease(&self) -> Result<Lease, Error> {
+    /// A slot and an instance for one call; when the client is at `max_concurrent_calls`,
+    /// waiting calls are admitted lowest `priority` first (FIFO within a priority).
+    pub(crate) async fn lease(&self, priority: i32) -> Result<Lease, Error> {
         let options = &self.shared.runtime.options;
         let permit = match tokio::time::timeout(
             options.queue_timeout,
-            self.shared.permits.clone().acquire_owned(),
+            self.shared.permits.acquire(priority),
         )
         .await
         {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(Error::new(ErrorCode::Internal, "the client was shut down")),
+            Ok(permit) => permit,
             Err(_) => {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
@@ -349,9 +350,10 @@ impl Client {
     async fn call<T>(
         &self,
         what: &str,
+        priority: i32,
         f: impl AsyncFnOnce(&mut Instance) -> wasmtime::Result<Result<T, Error>>,
     ) -> Result<T, Error> {
-        let mut lease = self.lease().await?;
+        let mut lease = self.lease(priority).await?;
         lease.get().begin_call();
         let limit = lease.max_call_duration();
         match tokio::time::timeout(limit, f(lease.get())).await {
@@ -368,26 +370,34 @@ impl Client {
     /// One chat completion (AIOS `llm_chat`).
     pub async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
         let request = self.ticketed(request);
-        self.call("chat", async |i: &mut Instance| {
-            i.plugin
-                .aios_llm_llm_core()
-                .client()
-                .call_chat(&mut i.store, i.client, &request)
-                .await
-        })
+        self.call(
+            "chat",
+            request.priority.unwrap_or(0),
+            async |i: &mut Instance| {
+                i.plugin
+                    .aios_llm_llm_core()
+                    .client()
+                    .call_chat(&mut i.store, i.client, &request)
+                    .await
+            },
+        )
         .await
     }
 
     /// Chat returning JSON text (AIOS `llm_chat_with_json_output`).
     pub async fn chat_with_json_output(&self, request: ChatRequest) -> Result<String, Error> {
         let request = self.ticketed(request);
-        self.call("chat-with-json-output", async |i: &mut Instance| {
-            i.plugin
-                .aios_llm_llm_core()
-                .client()
-                .call_chat_with_json_output(&mut i.store, i.client, &request)
-                .await
-        })
+        self.call(
+            "chat-with-json-output",
+            request.priority.unwrap_or(0),
+            async |i: &mut Instance| {
+                i.plugin
+                    .aios_llm_llm_core()
+                    .client()
+                    .call_chat_with_json_output(&mut i.store, i.client, &request)
+                    .await
+            },
+        )
         .await
     }
 
@@ -397,13 +407,17 @@ impl Client {
         request: ChatRequest,
     ) -> Result<Vec<ToolCall>, Error> {
         let request = self.ticketed(request);
-        self.call("chat-with-tool-call-output", async |i: &mut Instance| {
-            i.plugin
-                .aios_llm_llm_core()
-                .client()
-                .call_chat_with_tool_call_output(&mut i.store, i.client, &request)
-                .await
-        })
+        self.call(
+            "chat-with-tool-call-output",
+            request.priority.unwrap_or(0),
+            async |i: &mut Instance| {
+                i.plugin
+                    .aios_llm_llm_core()
+                    .client()
+                    .call_chat_with_tool_call_output(&mut i.store, i.client, &request)
+                    .await
+            },
+        )
         .await
     }
 
@@ -422,7 +436,7 @@ impl Client {
     }
 
     async fn start_stream(&self, start: StreamStart) -> Result<ChatStream, Error> {
-        let mut lease = self.lease().await?;
+        let mut lease = self.lease(start.priority()).await?;
         let deadline = tokio::time::Instant::now() + lease.max_call_duration();
         let started = {
             let i = lease.get();
@@ -453,20 +467,24 @@ impl Client {
     /// The prompt tokens a request would use, as a server that serves its model counts
     /// them (chat template and tools included), with the model's context length when known.
     pub async fn count_tokens(&self, request: ChatRequest) -> Result<TokenCount, Error> {
-        self.call("count-tokens", async |i: &mut Instance| {
-            i.plugin
-                .aios_llm_llm_core()
-                .client()
-                .call_count_tokens(&mut i.store, i.client, &request)
-                .await
-        })
+        self.call(
+            "count-tokens",
+            request.priority.unwrap_or(0),
+            async |i: &mut Instance| {
+                i.plugin
+                    .aios_llm_llm_core()
+                    .client()
+                    .call_count_tokens(&mut i.store, i.client, &request)
+                    .await
+            },
+        )
         .await
     }
 
     /// Embeddings of texts, one vector per input, in input order (`POST /v1/embeddings`,
     /// in batches).
     pub async fn embed(&self, request: EmbedRequest) -> Result<Embeddings, Error> {
-        self.call("embed", async |i: &mut Instance| {
+        self.call("embed", 0, async |i: &mut Instance| {
             i.plugin
                 .aios_llm_llm_core()
                 .client()
@@ -478,7 +496,7 @@ impl Client {
 
     /// Models of every backend.
     pub async fn list_models(&self) -> Result<Vec<ModelInfo>, Error> {
-        self.call("list-models", async |i: &mut Instance| {
+        self.call("list-models", 0, async |i: &mut Instance| {
             i.plugin
                 .aios_llm_llm_core()
                 .client()
@@ -490,7 +508,7 @@ impl Client {
 
     /// Probes every backend.
     pub async fn health(&self) -> Result<Vec<BackendHealth>, Error> {
-        self.call("health", async |i: &mut Instance| {
+        self.call("health", 0, async |i: &mut Instance| {
             i.plugin
                 .aios_llm_llm_core()
                 .client()
@@ -509,6 +527,14 @@ enum StreamStart {
 }
 
 impl StreamStart {
+    /// The request's scheduling priority (unset: 0).
+    fn priority(&self) -> i32 {
+        match self {
+            StreamStart::Chat(r) => r.priority.unwrap_or(0),
+            StreamStart::Resume(c) => c.request.priority.unwrap_or(0),
+        }
+    }
+
     /// The model asked for (for errors the host raises before the component answered).
     fn model(&self) -> String {
         let request = match self {

@@ -170,3 +170,50 @@ async fn a_backend_cut_mid_stream_is_continued_on_the_next_without_losing_a_toke
         "SGLang has no such field"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_concurrency_limit_queued_calls_start_by_priority() {
+    let server = ReplayServer::start().await;
+    let host = core_with(llm_core_host::HostOptions {
+        max_concurrent_calls: 1,
+        ..Default::default()
+    });
+    let client = host
+        .client(config(BackendKind::Vllm, &server.base_url()))
+        .await
+        .unwrap();
+    // The first call holds the only slot for a while; the others queue behind it.
+    server.push(
+        CHAT,
+        replies::text("first").after(Duration::from_millis(600)),
+    );
+    server.on(CHAT, replies::text("ok"));
+    let first = {
+        let c = client.clone();
+        tokio::spawn(async move { c.chat(ask("first")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut queued = Vec::new();
+    for (name, priority) in [("low", 9), ("urgent", -1), ("normal", 0), ("urgent-2", -1)] {
+        let c = client.clone();
+        let mut req = ask(name);
+        req.priority = Some(priority);
+        queued.push(tokio::spawn(async move { c.chat(req).await }));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    first.await.unwrap().unwrap();
+    for q in queued {
+        q.await.unwrap().unwrap();
+    }
+    let order: Vec<String> = server
+        .requests_to(CHAT)
+        .iter()
+        .map(|r| {
+            r.json()["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(order, ["first", "urgent", "urgent-2", "normal", "low"]);
+}
