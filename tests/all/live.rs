@@ -539,3 +539,41 @@ async fn embeddings_from_a_live_server() {
         .args(["stop", "--name", "embeddings"])
         .status();
 }
+
+/// Dropping a stream stops the server's generation: llama.cpp's `/metrics` shows no request
+/// processing within a few seconds, long before the answer's 400 tokens would have taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_stream_stops_the_servers_generation() {
+    let _turn = live_turn().await;
+    let url = live_url();
+    let metrics_url = format!("{}/metrics", url.trim_end_matches("/v1"));
+    let processing = || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5", &metrics_url])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("llamacpp:requests_processing "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("llama.cpp reports requests_processing")
+    };
+    let client = live().await;
+    let mut stream = client
+        .chat_stream(short("Write a long story about the sea.", 400))
+        .await
+        .unwrap();
+    let (first, _) = take_events(&mut stream, Some(3)).await;
+    assert_eq!(first.len(), 3);
+    assert!(processing() >= 1.0, "the server is generating");
+    let dropped = std::time::Instant::now();
+    drop(stream);
+    while processing() >= 1.0 {
+        assert!(
+            dropped.elapsed() < std::time::Duration::from_secs(10),
+            "the server kept generating after the stream was dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    eprintln!("generation stopped {:?} after the drop", dropped.elapsed());
+}
