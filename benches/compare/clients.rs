@@ -147,7 +147,7 @@ impl Native {
     }
 }
 
-/// One backend; responses up to 1 GiB (the long stream is ~36 MB, over the 32 MiB default).
+/// One backend; responses up to 1 GiB (the long stream is ~36 MB, over the 16 MiB default).
 pub fn bench_config(url: &str) -> host::ClientConfig {
     let mut c = host::ClientConfig::single(host::BackendKind::Vllm, url.to_string());
     c.max_response_bytes = Some(1 << 30);

@@ -218,8 +218,11 @@ fn main() {
     };
 
     let mut rows: Vec<Row> = Vec::new();
+    // The long stream (~36 MB) is over the 16 MiB default response cap; it is streamed
+    // through, never held, so the cap is lifted for the benchmark.
     let options = HostOptions {
         max_concurrent_calls: 64,
+        max_response_bytes: 1 << 30,
         ..HostOptions::default()
     };
     rt.block_on(async {
