@@ -26,6 +26,9 @@ pub async fn run(core: &LlmCore, args: ChatArgs, out: &mut Stdout) -> Result<Exi
     let target = &args.target;
     let backends = crate::backends::resolve(target)?;
     backends.tell_skipped(target.quiet);
+    if let Some(path) = &args.checkpoint {
+        checkpoint::check_writable(path)?;
+    }
     let call = match &args.resume {
         Some(path) => {
             let mut checkpoint = checkpoint::read(path)?;

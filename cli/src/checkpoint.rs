@@ -141,6 +141,22 @@ pub fn write(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
     }
 }
 
+/// Refuses a `--checkpoint` path whose directory does not exist, before the answer starts
+/// (when Ctrl-C comes it is too late to ask for another).
+pub fn check_writable(path: &Path) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if path.is_dir() || !dir.is_dir() {
+        return Err(crate::request::usage(format!(
+            "--checkpoint {}: not a file in an existing directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Reads the checkpoint file of `--resume`.
 pub fn read(path: &Path) -> Result<Checkpoint, Error> {
     let shown = path.display();
@@ -324,6 +340,9 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(!dir.join("c.json.partial").exists());
+        assert!(check_writable(&path).is_ok() && check_writable(Path::new("here.json")).is_ok());
+        assert!(check_writable(&dir).is_err());
+        assert!(check_writable(&dir.join("no/such/dir.json")).is_err());
         let e = read(&dir.join("missing.json")).unwrap_err();
         assert!(e.message.starts_with("--resume "), "{}", e.message);
         std::fs::remove_dir_all(&dir).ok();

@@ -139,12 +139,18 @@ async fn suspend(
     }
     let shown = match &opts.checkpoint {
         Some(path) => {
-            checkpoint::write(path, &checkpoint).map_err(|e| {
-                usage(format!(
-                    "--checkpoint {}: cannot write it: {e}",
+            if let Err(e) = checkpoint::write(path, &checkpoint) {
+                // The generation is stopped already: the checkpoint must not be lost with it.
+                terminal::note(&format!(
+                    "the checkpoint, to save to a file for --resume:\n{}",
+                    checkpoint::to_json(&checkpoint)
+                ));
+                return Err(usage(format!(
+                    "--checkpoint {}: cannot write it: {e} (the checkpoint is above, on stderr)",
                     path.display()
                 ))
-            })?;
+                .into());
+            }
             let shown = path.display().to_string();
             format!("checkpoint written to {shown}; continue with: llm-core chat --resume {shown}")
         }

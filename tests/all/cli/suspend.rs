@@ -324,6 +324,17 @@ async fn resume_refuses_request_flags_and_files_that_are_not_checkpoints() {
     ])
     .await;
     assert!(stderr(&o).contains("cannot read it"), "{}", stderr(&o));
+    // A checkpoint that could not be written is refused before the answer starts.
+    let nowhere = "/no/such/dir/turn.json";
+    let o = llm_core(&["chat", "--base-url", &url, "--checkpoint", nowhere, "hi"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!(
+            "--checkpoint {nowhere}: not a file in an existing directory"
+        )),
+        "{}",
+        stderr(&o)
+    );
     assert!(server.requests_to(CHAT).is_empty());
     // --checkpoint streams, so it does not go with --no-stream.
     let o = llm_core(&["chat", "--checkpoint", file_s, "--no-stream", "hi"]).await;
