@@ -1,13 +1,11 @@
 //! The command line: every flag with its help text (a test checks that none lacks one), the
 //! defaults the CLI picks, and value checks that speak of the flag rather than of the API.
+//! The `chat` flags are in `chat_args`.
 
+pub use crate::chat_args::{ChatArgs, Conversation};
 use crate::secret::Secret;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-
-/// `--max-tokens` when none is given: a runaway answer (a small model that never stops, a
-/// server whose own default is "until the context is full") ends after this many tokens.
-pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,8 +24,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// One chat completion (prompt from the arguments, else from stdin).
+    /// One chat completion (prompt from the arguments, else from stdin). Ctrl-C during a
+    /// streamed answer can suspend it to a checkpoint (--checkpoint), resumed with --resume.
     Chat(Box<ChatArgs>),
+    /// Count the prompt tokens a conversation would use, as the server counts them (chat
+    /// template and tools included), with the model's context length when the server says.
+    Tokens(TokensArgs),
+    /// Embedding vectors of texts (the arguments, else one text per line of stdin): one JSON
+    /// array per text, in order.
+    Embed(EmbedArgs),
     /// List the models of every backend; a backend that does not answer is reported on
     /// stderr and makes the exit status 1.
     Models(Target),
@@ -39,6 +44,8 @@ impl Command {
     pub fn target(&self) -> &Target {
         match self {
             Command::Chat(a) => &a.target,
+            Command::Tokens(a) => &a.target,
+            Command::Embed(a) => &a.target,
             Command::Models(t) | Command::Health(t) => t,
         }
     }
@@ -58,6 +65,22 @@ pub enum Kind {
     Openai,
 }
 
+/// How requests pick among several `--base-url` backends (`client-config.routing`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Routing {
+    /// Round-robin (the default).
+    Sequential,
+    /// Fewest running + waiting requests, as each server's /metrics reports them.
+    LeastLoaded,
+    /// The first healthy backend in the order given (failover).
+    Priority,
+    /// Random, in equal shares (the --base-url backends all weigh 1).
+    Weighted,
+    /// Each --session-id (else each conversation's start) stays on one backend, whose
+    /// prompt cache holds it.
+    CacheAware,
+}
+
 /// Which servers a command talks to, and how it reports.
 #[derive(Args, Debug)]
 pub struct Target {
@@ -66,7 +89,7 @@ pub struct Target {
     #[arg(long = "base-url", value_name = "URL")]
     pub base_urls: Vec<String>,
     /// Backends and policies from a file: our TOML, or AIOS's config.yaml (`llms:` section).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["base_urls", "backend", "legacy_guided_decoding"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["base_urls", "backend", "legacy_guided_decoding", "routing"])]
     pub config: Option<PathBuf>,
     /// Server family of the --base-url backends: auto, vllm, sglang, openai (= llama.cpp).
     #[arg(long, value_enum, value_name = "KIND")]
@@ -83,6 +106,10 @@ pub struct Target {
     /// vLLM before 0.12: send guided_regex / guided_choice / ... instead of structured_outputs.
     #[arg(long)]
     pub legacy_guided_decoding: bool,
+    /// How requests pick among several --base-url backends: sequential (round-robin, the
+    /// default), least-loaded, priority, weighted or cache-aware.
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub routing: Option<Routing>,
     /// Time limit of the whole call in milliseconds, retries included (default 600000).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(1..))]
     pub timeout_ms: Option<u32>,
@@ -101,115 +128,32 @@ impl Target {
 }
 
 #[derive(Args, Debug)]
-pub struct ChatArgs {
+pub struct TokensArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Model name (default: the config file's default-model, else the server's first model).
+    #[command(flatten)]
+    pub conversation: Conversation,
+}
+
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Embedding model (default: the config file's default-model, else the server's first model).
     #[arg(long)]
     pub model: Option<String>,
-    /// System prompt (sent first).
-    #[arg(long, value_name = "TEXT")]
-    pub system: Option<String>,
-    /// Conversation as a JSON array of OpenAI-shaped messages (the prompt, if any, is appended).
-    #[arg(long, value_name = "FILE")]
-    pub messages: Option<PathBuf>,
-    /// Sampling temperature, 0 or more (0 = greedy).
-    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = non_negative)]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling: keep the most likely tokens up to this probability mass (0 to 1).
-    #[arg(long, value_name = "P", value_parser = probability)]
-    pub top_p: Option<f64>,
-    /// Keep the K most likely tokens (-1 = all).
-    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..))]
-    pub top_k: Option<i32>,
-    /// Drop tokens below this fraction of the most likely token's probability (0 to 1).
-    #[arg(long, value_name = "P", value_parser = probability)]
-    pub min_p: Option<f64>,
-    /// Most tokens to generate; 0 leaves the limit to the server.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TOKENS)]
-    pub max_tokens: u32,
-    /// Stop generating at this text (repeatable).
-    #[arg(long, value_name = "TEXT")]
-    pub stop: Vec<String>,
-    /// Seed for reproducible sampling.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub seed: Option<i64>,
-    /// Penalty for tokens already present in the text (OpenAI: -2 to 2).
-    #[arg(long, value_name = "X", allow_negative_numbers = true)]
-    pub presence_penalty: Option<f64>,
-    /// Penalty proportional to how often a token already appeared (OpenAI: -2 to 2).
-    #[arg(long, value_name = "X", allow_negative_numbers = true)]
-    pub frequency_penalty: Option<f64>,
-    /// Multiplicative repetition penalty (vLLM, SGLang, llama.cpp; 1 = none).
-    #[arg(long, value_name = "X", value_parser = positive)]
-    pub repetition_penalty: Option<f64>,
-    /// Tools the model may call: a JSON array, OpenAI-shaped or `[{"name","description","parameters"}]`.
-    #[arg(long, value_name = "FILE")]
-    pub tools: Option<PathBuf>,
-    /// auto | required | none | the name of one tool. With required or a name the answer
-    /// must call a tool: no call is an invalid-output error (exit status 1).
-    #[arg(long, value_name = "CHOICE")]
-    pub tool_choice: Option<String>,
-    /// Allow several tool calls in one answer (sends parallel_tool_calls: true).
-    #[arg(long, overrides_with = "no_parallel_tool_calls")]
-    pub parallel_tool_calls: bool,
-    /// At most one tool call per answer (sends parallel_tool_calls: false).
-    #[arg(long)]
-    pub no_parallel_tool_calls: bool,
-    /// Keep tool calls the model wrote as text in the content (no recovery).
-    #[arg(long)]
-    pub no_recover_tool_calls: bool,
-    /// Answer must be a JSON object.
-    #[arg(long, group = "format")]
-    pub json_object: bool,
-    /// Answer must follow this JSON Schema (a JSON file).
-    #[arg(long, value_name = "FILE", group = "format")]
-    pub json_schema: Option<PathBuf>,
-    /// Answer must match this regular expression.
-    #[arg(long, value_name = "REGEX", group = "format")]
-    pub regex: Option<String>,
-    /// Answer must be one of these comma-separated strings.
-    #[arg(long, value_name = "A,B,C", value_delimiter = ',', group = "format")]
-    pub choice: Option<Vec<String>>,
-    /// Answer must follow this grammar (EBNF for vLLM/SGLang, GBNF for llama.cpp).
-    #[arg(long, value_name = "FILE", group = "format")]
-    pub grammar: Option<PathBuf>,
-    /// Leave `<think>...</think>` in the content.
-    #[arg(long)]
-    pub no_split_reasoning: bool,
-    /// JSON object merged into the request body (server-specific fields).
-    #[arg(long, value_name = "JSON")]
-    pub extra_body: Option<String>,
-    /// Stream tokens as they arrive (the default when stdout is a terminal).
-    #[arg(long, overrides_with = "no_stream")]
-    pub stream: bool,
-    /// Print the answer only once it is complete.
-    #[arg(long)]
-    pub no_stream: bool,
-    /// The prompt (read from stdin when absent and no --messages is given).
-    #[arg(value_name = "PROMPT")]
-    pub prompt: Vec<String>,
+    /// Length of the vectors, for models that can shorten theirs (Matryoshka).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub dimensions: Option<u32>,
+    /// Texts sent per request (default 64); more are sent in several requests, in order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+    /// The texts, one vector each (default: one text per line of stdin).
+    #[arg(value_name = "TEXT")]
+    pub texts: Vec<String>,
 }
 
-impl ChatArgs {
-    /// `--parallel-tool-calls` / `--no-parallel-tool-calls`, or neither (not sent).
-    pub fn parallel_tool_calls(&self) -> Option<bool> {
-        if self.parallel_tool_calls {
-            Some(true)
-        } else if self.no_parallel_tool_calls {
-            Some(false)
-        } else {
-            None
-        }
-    }
-
-    /// `--tool-choice required` or a tool's name: the answer must hold a call.
-    pub fn tool_call_required(&self) -> bool {
-        matches!(self.tool_choice.as_deref(), Some(c) if c != "auto" && c != "none")
-    }
-}
-
-fn number(s: &str) -> Result<f64, String> {
+pub(crate) fn number(s: &str) -> Result<f64, String> {
     let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if x.is_finite() {
         Ok(x)
@@ -218,7 +162,7 @@ fn number(s: &str) -> Result<f64, String> {
     }
 }
 
-fn non_negative(s: &str) -> Result<f64, String> {
+pub(crate) fn non_negative(s: &str) -> Result<f64, String> {
     number(s).and_then(|x| {
         if x >= 0.0 {
             Ok(x)
@@ -228,7 +172,7 @@ fn non_negative(s: &str) -> Result<f64, String> {
     })
 }
 
-fn probability(s: &str) -> Result<f64, String> {
+pub(crate) fn probability(s: &str) -> Result<f64, String> {
     number(s).and_then(|x| {
         if (0.0..=1.0).contains(&x) {
             Ok(x)
@@ -238,7 +182,7 @@ fn probability(s: &str) -> Result<f64, String> {
     })
 }
 
-fn positive(s: &str) -> Result<f64, String> {
+pub(crate) fn positive(s: &str) -> Result<f64, String> {
     number(s).and_then(|x| {
         if x > 0.0 {
             Ok(x)
@@ -296,6 +240,49 @@ mod tests {
         assert_eq!((a.top_k, a.seed, a.max_tokens), (Some(-1), Some(-5), 1024));
         assert!(parse(&["llm-core", "chat", "--top-p", "1.5", "hi"]).is_err());
         assert!(parse(&["llm-core", "chat", "--temperature", "NaN", "hi"]).is_err());
+    }
+
+    #[test]
+    fn resume_takes_the_request_from_its_file() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map_err(|e| e.to_string());
+        // The default --max-tokens is not a request flag given.
+        assert!(parse(&["llm-core", "chat", "--resume", "f.json"]).is_ok());
+        let cli = parse(&[
+            "llm-core",
+            "chat",
+            "--resume",
+            "f.json",
+            "--priority",
+            "-2",
+            "--request-id",
+            "r",
+            "--json",
+            "--checkpoint",
+            "g.json",
+        ])
+        .unwrap();
+        let Command::Chat(a) = cli.command else {
+            panic!("chat")
+        };
+        assert_eq!((a.priority, a.request_id.as_deref()), (Some(-2), Some("r")));
+        for flag in [
+            &["--max-tokens", "5"][..],
+            &["--model", "m"],
+            &["--image", "a.png"],
+            &["--logprobs", "1"],
+            &["--session-id", "s"],
+            &["hello"],
+        ] {
+            let mut args = vec!["llm-core", "chat", "--resume", "f.json"];
+            args.extend_from_slice(flag);
+            let e = parse(&args).unwrap_err();
+            assert!(e.contains("cannot be used with"), "{flag:?}: {e}");
+        }
+        assert!(parse(&["llm-core", "chat", "--checkpoint", "f", "--no-stream", "x"]).is_err());
+        assert!(parse(&["llm-core", "chat", "--logprobs", "256", "x"]).is_err());
+        assert!(parse(&["llm-core", "chat", "--presence-penalty", "NaN", "x"]).is_err());
+        assert!(parse(&["llm-core", "models", "--routing", "cache-aware"]).is_ok());
+        assert!(parse(&["llm-core", "embed", "--dimensions", "0", "x"]).is_err());
     }
 
     #[test]

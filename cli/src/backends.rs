@@ -1,8 +1,8 @@
 //! Which servers a command talks to: the `--base-url` flags (with `--backend`, `--api-key`,
-//! `--legacy-guided-decoding`, `--timeout-ms`) or a `--config` file. Problems are told in
+//! `--legacy-guided-decoding`, `--routing`, `--timeout-ms`) or a `--config` file. Problems are told in
 //! the terms the user wrote: a flag names the flag, a file its entries.
 
-use crate::args::{Kind, Target};
+use crate::args::{Kind, Routing, Target};
 use crate::config_file::{self, Skipped};
 use crate::terminal::{self, for_stderr};
 use llm_core_host::types::*;
@@ -83,6 +83,13 @@ pub fn resolve(t: &Target) -> Result<Backends, Error> {
     }
     let mut config = ClientConfig::new(backends);
     config.timeouts.total_ms = t.timeout_ms;
+    config.routing = t.routing.map(|r| match r {
+        Routing::Sequential => RoutingStrategy::Sequential,
+        Routing::LeastLoaded => RoutingStrategy::LeastLoaded,
+        Routing::Priority => RoutingStrategy::Priority,
+        Routing::Weighted => RoutingStrategy::Weighted,
+        Routing::CacheAware => RoutingStrategy::CacheAware,
+    });
     Ok(Backends {
         config,
         skipped: Vec::new(),

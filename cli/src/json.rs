@@ -5,7 +5,8 @@ use llm_core_host::types::*;
 use serde_json::{Map, Value, json};
 
 /// `{"id","content","reasoning","tool_calls":[{"id","name","arguments"}],...}`; arguments
-/// as JSON values. Names are OpenAI's (`finish_reason: "tool_calls"`), as servers and
+/// as JSON values, `logprobs` empty unless asked for, `earlier_backends` empty unless the
+/// answer was resumed. Names are OpenAI's (`finish_reason: "tool_calls"`), as servers and
 /// OpenAI clients print them; the WIT spells the same cases in kebab case (`tool-calls`).
 pub fn response(r: &ChatResponse) -> Value {
     json!({
@@ -17,15 +18,24 @@ pub fn response(r: &ChatResponse) -> Value {
             "id": c.id, "name": c.name, "raw_arguments": c.raw_arguments, "error": c.error,
         })).collect::<Vec<_>>(),
         "finish_reason": r.finish_reason.as_ref().map(finish_reason),
-        "usage": r.usage.as_ref().map(|u| json!({
-            "prompt_tokens": u.prompt_tokens,
-            "completion_tokens": u.completion_tokens,
-            "total_tokens": u.total_tokens,
-            "reasoning_tokens": u.reasoning_tokens,
-        })),
+        "usage": r.usage.as_ref().map(usage),
         "model": r.model,
         "backend": r.backend,
+        "earlier_backends": r.earlier_backends,
+        "logprobs": logprobs(&r.logprobs),
         "attempts": r.attempts,
+    })
+}
+
+/// `{"prompt_tokens","completion_tokens","total_tokens","reasoning_tokens","cached_tokens"}`
+/// (the last two `null` when the server did not say).
+pub fn usage(u: &Usage) -> Value {
+    json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "cached_tokens": u.cached_tokens,
     })
 }
 

@@ -1,20 +1,30 @@
 //! `llm-core`: chat with vLLM, SGLang or any OpenAI-compatible server through the
 //! aios-llm-core component. This file runs a command and reports how it ended; the flags
-//! are in `args`, the servers in `backends` (files in `config_file`), the request in
-//! `request`, the commands in `chat` and `inspect`, and all output in `terminal`, `json`
-//! and `progress`.
+//! are in `args` and `chat_args`, the servers in `backends` (files in `config_file`), the
+//! request in `request` and `images`, the commands in `chat` (streams in `stream`, Ctrl-C
+//! in `interrupt`, checkpoints in `checkpoint` and `request_json`), `tokens`, `embed` and
+//! `inspect`, and all output in `terminal`, `answer`, `json` and `progress`.
 
+mod answer;
 mod args;
 mod backends;
 mod chat;
+mod chat_args;
+mod checkpoint;
 mod component;
 mod config_file;
+mod embed;
+mod images;
 mod inspect;
+mod interrupt;
 mod json;
 mod progress;
 mod request;
+mod request_json;
 mod secret;
+mod stream;
 mod terminal;
+mod tokens;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -61,6 +71,8 @@ async fn run(cli: Cli, out: &mut Stdout) -> Result<ExitCode, Failure> {
     let core = component::load(cli.component.as_deref())?;
     match cli.command {
         Command::Chat(args) => chat::run(&core, *args, out).await,
+        Command::Tokens(args) => tokens::run(&core, args, out).await,
+        Command::Embed(args) => embed::run(&core, args, out).await,
         Command::Models(target) => inspect::models(&core, &target, out).await,
         Command::Health(target) => inspect::health(&core, &target, out).await,
     }

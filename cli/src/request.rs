@@ -1,7 +1,9 @@
 //! The chat request a command line asks for: the conversation (`--system`, `--messages`,
-//! the prompt from the arguments or stdin), sampling, tools and the output constraint.
+//! the prompt from the arguments or stdin, `--image`), sampling, tools, the output
+//! constraint and the scheduling fields.
 
-use crate::args::ChatArgs;
+use crate::args::{ChatArgs, Conversation};
+use crate::images;
 use crate::json;
 use crate::terminal;
 use llm_core_host::types::*;
@@ -40,19 +42,21 @@ fn prompt_from_stdin() -> Result<String, Error> {
     Ok(text)
 }
 
-pub fn build(args: &ChatArgs) -> Result<ChatRequest, Error> {
+/// The conversation alone (`tokens`, and the start of every chat): messages, images, model
+/// and tools.
+pub fn conversation(c: &Conversation) -> Result<ChatRequest, Error> {
     let mut messages = Vec::new();
-    if let Some(system) = &args.system {
+    if let Some(system) = &c.system {
         messages.push(Message::system(system.clone()));
     }
-    if let Some(path) = &args.messages {
+    if let Some(path) = &c.messages {
         let file = json::messages(&read_json("--messages", path)?)
             .map_err(|e| usage(format!("--messages {}: {e}", path.display())))?;
         messages.extend(file);
     }
-    let prompt = if !args.prompt.is_empty() {
-        Some(args.prompt.join(" "))
-    } else if args.messages.is_none() {
+    let prompt = if !c.prompt.is_empty() {
+        Some(c.prompt.join(" "))
+    } else if c.messages.is_none() {
         Some(prompt_from_stdin()?)
     } else {
         None
@@ -61,7 +65,7 @@ pub fn build(args: &ChatArgs) -> Result<ChatRequest, Error> {
         messages.push(Message::user(p));
     }
     if messages.iter().all(|m| m.role == Role::System) {
-        return Err(usage(match &args.messages {
+        return Err(usage(match &c.messages {
             Some(path) => format!(
                 "--messages {} holds only system messages and no prompt was given: add a user message to the file or pass a prompt",
                 path.display()
@@ -69,8 +73,19 @@ pub fn build(args: &ChatArgs) -> Result<ChatRequest, Error> {
             None => "no prompt: pass it as an argument, on stdin, or with --messages".into(),
         }));
     }
+    images::attach(&mut messages, &c.image)?;
     let mut request = ChatRequest::new(messages);
-    request.model = args.model.clone();
+    request.model = c.model.clone();
+    if let Some(path) = &c.tools {
+        request.tools = json::tools(&read_json("--tools", path)?)
+            .map_err(|e| usage(format!("--tools {}: {e}", path.display())))?;
+    }
+    Ok(request)
+}
+
+/// The whole request of a `chat`.
+pub fn build(args: &ChatArgs) -> Result<ChatRequest, Error> {
+    let mut request = conversation(&args.conversation)?;
     request.sampling = Sampling {
         temperature: args.temperature,
         top_p: args.top_p,
@@ -83,10 +98,6 @@ pub fn build(args: &ChatArgs) -> Result<ChatRequest, Error> {
         frequency_penalty: args.frequency_penalty,
         repetition_penalty: args.repetition_penalty,
     };
-    if let Some(path) = &args.tools {
-        request.tools = json::tools(&read_json("--tools", path)?)
-            .map_err(|e| usage(format!("--tools {}: {e}", path.display())))?;
-    }
     request.tool_choice = args.tool_choice.as_deref().map(|c| match c {
         "auto" => ToolChoice::Auto,
         "required" => ToolChoice::Required,
@@ -98,7 +109,21 @@ pub fn build(args: &ChatArgs) -> Result<ChatRequest, Error> {
     request.split_reasoning = args.no_split_reasoning.then_some(false);
     request.extra_body = args.extra_body.clone();
     request.response_format = response_format(args)?;
+    request.logprobs = args.logprobs;
+    request.session_id = args.session_id.clone();
+    request.cache_salt = args.cache_salt.clone();
+    scheduling(args, &mut request);
     Ok(request)
+}
+
+/// `--priority` and `--request-id`: set on a new request, and replacing a resumed one's.
+pub fn scheduling(args: &ChatArgs, request: &mut ChatRequest) {
+    if args.priority.is_some() {
+        request.priority = args.priority;
+    }
+    if args.request_id.is_some() {
+        request.request_id = args.request_id.clone();
+    }
 }
 
 fn response_format(args: &ChatArgs) -> Result<Option<ResponseFormat>, Error> {

@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod extras;
+mod suspend;
+
 /// The binary under test.
 const CLI_BIN: &str = "llm-core";
 
@@ -1155,7 +1158,14 @@ async fn mistakes_in_flags_are_told_as_flags() {
 async fn help_documents_every_flag_and_the_readme_names_them() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let mut seen = 0;
-    for command in [&[][..], &["chat"][..], &["models"][..], &["health"][..]] {
+    for command in [
+        &[][..],
+        &["chat"][..],
+        &["tokens"][..],
+        &["embed"][..],
+        &["models"][..],
+        &["health"][..],
+    ] {
         let mut args = command.to_vec();
         args.push("--help");
         let o = llm_core(&args).await;

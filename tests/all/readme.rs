@@ -174,7 +174,7 @@ fn reply_for(line: &str) -> Reply {
 }
 
 /// A working directory with what the README's commands name: `examples/`,
-/// `conversation.json`, `llm-core.toml` (the README's own TOML block, its gpu-a at `url`
+/// `conversation.json`, a checkpoint `turn.json`, `llm-core.toml` (the README's own TOML block, its gpu-a at `url`
 /// and its gpu-b at a closed port, as the README's health table shows it), and a home with
 /// `~/AIOS/aios/config/config.yaml`.
 fn workdir(url: &str) -> PathBuf {
@@ -195,6 +195,12 @@ fn workdir(url: &str) -> PathBuf {
     std::fs::write(
         dir.join("conversation.json"),
         r#"[{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "Say hi"}]}]"#,
+    )
+    .unwrap();
+    // What `--checkpoint turn.json` writes when Ctrl-C suspends a stream (the least of it).
+    std::fs::write(
+        dir.join("turn.json"),
+        r#"{"type":"checkpoint","version":1,"request":{"messages":[{"role":"user","content":"Count from one to ten"}]},"generated":{"content":"One, two, three, ","reasoning":"","usage":null,"attempts":1}}"#,
     )
     .unwrap();
     let toml = blocks(&readme(), "toml")
@@ -323,9 +329,20 @@ fn check_shown(example: &Example, line: &str, out: &str, err: &str) {
     }
 }
 
-/// Models, health and metrics for every command; chat answers are set per command.
+/// Models, health, metrics, token counts and embeddings for every command; chat answers are
+/// set per command.
 fn serve_everything(server: &ReplayServer) {
     server.on(MODELS, replies::models(&["Qwen/Qwen3-8B"]));
+    server.on(
+        "/tokenize",
+        Reply::json(r#"{"count":17,"max_model_len":32768,"tokens":[],"token_strs":null}"#),
+    );
+    server.on(
+        "/v1/embeddings",
+        Reply::json(
+            r#"{"object":"list","data":[{"index":0,"embedding":[0.5,-1]},{"index":1,"embedding":[1,0]}],"model":"intfloat/e5-small-v2","usage":{"prompt_tokens":6,"total_tokens":6}}"#,
+        ),
+    );
     server.on("/health", Reply::text(200, ""));
     server.on(
         "/metrics",
