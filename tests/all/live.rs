@@ -317,8 +317,8 @@ async fn the_cli_streams_tokens_and_a_summary() {
     for part in [
         "ms to first token",
         "tokens/s",
-        "prompt +",
-        "completion tokens",
+        " prompt",
+        " completion tokens",
         "finish: ",
         "backend 127.0.0.1:",
     ] {
