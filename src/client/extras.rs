@@ -8,7 +8,9 @@ use super::discovery::Freshness;
 use crate::decode::resume::sum_usage;
 use crate::io::Io;
 use crate::routing::{Route, affinity};
-use crate::types::{BackendKind, ChatRequest, EmbedRequest, Embeddings, Error, TokenCount};
+use crate::types::{
+    BackendKind, ChatRequest, EmbedRequest, Embeddings, Error, RoutingStrategy, TokenCount,
+};
 use crate::wire::{embeddings, request, tokens};
 
 /// Texts per embeddings request unless the request says.
@@ -23,7 +25,8 @@ impl<I: Io> Client<I> {
         self.detect_kinds(&eligible, deadline);
         let route = Route {
             ticket: req.routing_ticket,
-            affinity: Some(affinity::session_key(&req)),
+            affinity: (self.settings().routing == RoutingStrategy::CacheAware)
+                .then(|| affinity::session_key(&req)),
         };
         self.with_retries(&eligible, deadline, route, |b, _| {
             let backend = self.resolved_backend(b);
