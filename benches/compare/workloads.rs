@@ -14,6 +14,8 @@ pub struct Figures {
     pub t64: f64,
     pub s1: f64,
     pub sn: f64,
+    /// Embeddings calls per second, 16 in flight.
+    pub emb: f64,
 }
 
 impl Figures {
@@ -27,6 +29,7 @@ impl Figures {
             t64: m(|f| f.t64),
             s1: m(|f| f.s1),
             sn: m(|f| f.sn),
+            emb: m(|f| f.emb),
         }
     }
 }
