@@ -72,8 +72,8 @@ async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figu
             async move { component_chat(&c).await }
         }
     };
-    let t16 = throughput(plan.throughput_seconds, 16, calls(client.clone())).await;
-    let t64 = throughput(plan.throughput_seconds, 64, calls(client.clone())).await;
+    let (t16, cpu16) = throughput(plan.throughput_seconds, 16, calls(client.clone())).await;
+    let (t64, _) = throughput(plan.throughput_seconds, 64, calls(client.clone())).await;
     let each = |c: llm_core_host::Client| {
         move || {
             let c = c.clone();
@@ -89,7 +89,7 @@ async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figu
         let c = client.clone();
         async move { component_embed(&c).await }
     };
-    let emb = throughput(plan.throughput_seconds, 16, embeds).await;
+    let (emb, _) = throughput(plan.throughput_seconds, 16, embeds).await;
     Figures {
         p50,
         p99,
@@ -98,6 +98,7 @@ async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figu
         s1,
         sn,
         emb,
+        cpu16,
     }
 }
 
@@ -110,8 +111,8 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
             async move { n.chat().await }
         }
     };
-    let t16 = throughput(plan.throughput_seconds, 16, calls(n.clone())).await;
-    let t64 = throughput(plan.throughput_seconds, 64, calls(n.clone())).await;
+    let (t16, cpu16) = throughput(plan.throughput_seconds, 16, calls(n.clone())).await;
+    let (t64, _) = throughput(plan.throughput_seconds, 64, calls(n.clone())).await;
     let each = |n: Native| {
         move || {
             let n = n.clone();
@@ -124,7 +125,7 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
         let n = n.clone();
         async move { n.embed().await }
     };
-    let emb = throughput(plan.throughput_seconds, 16, embeds).await;
+    let (emb, _) = throughput(plan.throughput_seconds, 16, embeds).await;
     Figures {
         p50,
         p99,
@@ -133,6 +134,7 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
         s1,
         sn,
         emb,
+        cpu16,
     }
 }
 
@@ -320,6 +322,7 @@ fn main() {
         rows.push(row("latency p50, 1 in flight", "µs", Some(c.p50), Some(n.p50), pick(&pl, "p50_us"), false, "≤ 1.15× native"));
         rows.push(row("latency p99, 1 in flight", "µs", Some(c.p99), Some(n.p99), pick(&pl, "p99_us"), false, ""));
         rows.push(row("throughput, 16 in flight", "calls/s", Some(c.t16), Some(n.t16), pick(&pt16, "calls_per_s"), true, ""));
+        rows.push(row("CPU per call, 16 in flight", "µs", Some(c.cpu16), Some(n.cpu16), None, false, ""));
         rows.push(row("throughput, 64 in flight", "calls/s", Some(c.t64), Some(n.t64), pick(&pt64, "calls_per_s"), true, "≥ 0.9× native, ≥ 10× python"));
         rows.push(row("SSE, 1 stream", "events/s", Some(c.s1), Some(n.s1), pick(&ps1, "events_per_s"), true, "≥ 0.9× native, ≥ 200000"));
         rows.push(row("SSE, many streams", "events/s", Some(c.sn), Some(n.sn), pick(&psn, "events_per_s"), true, "≥ 0.9× native"));
