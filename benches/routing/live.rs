@@ -13,7 +13,17 @@ use std::time::Instant;
 
 const NAMES: [&str; 2] = ["routing-a", "routing-b"];
 
-pub fn strategy(name: &str) -> llm_core_host::types::RoutingStrategy {
+/// Applies a strategy given as `NAME` or `cache-aware:MARGIN` to a configuration.
+pub fn configure(cfg: &mut ClientConfig, spec: &str) {
+    let (name, margin) = match spec.split_once(':') {
+        Some((n, m)) => (n, Some(m.parse().expect("cache-aware:MARGIN takes a number"))),
+        None => (spec, None),
+    };
+    cfg.routing = Some(strategy(name));
+    cfg.cache_aware_margin = margin;
+}
+
+fn strategy(name: &str) -> llm_core_host::types::RoutingStrategy {
     use llm_core_host::types::RoutingStrategy as R;
     match name {
         "sequential" => R::Sequential,
@@ -94,7 +104,7 @@ pub async fn run(a: &Args) {
         let urls: Vec<String> = NAMES.iter().map(|n| start(a, n)).collect();
         let backends: Vec<BackendConfig> = urls
             .iter()
-            .zip(["a", "b"])
+            .zip(NAMES)
             .map(|(u, n)| {
                 let mut b = BackendConfig::new(BackendKind::OpenaiCompatible, u.clone());
                 b.name = Some(n.into());
@@ -103,7 +113,8 @@ pub async fn run(a: &Args) {
             })
             .collect();
         let mut cfg = ClientConfig::new(backends);
-        cfg.routing = Some(strategy(s));
+        configure(&mut cfg, s);
+        cfg.metrics_ttl_ms = a.metrics_ttl_ms;
         let client = core.client(cfg).await.expect("client");
         eprintln!(
             "== {s}: {} agents x {} turns (load average {})",
@@ -115,7 +126,7 @@ pub async fn run(a: &Args) {
         let t0 = Instant::now();
         let (_, calls) = agents::run(&client, &w, crew, 0..w.turns).await;
         let wall = t0.elapsed();
-        let row = Summary::new(s, wall, &calls, &["a".into(), "b".into()]);
+        let row = Summary::new(s, wall, &calls, &NAMES.map(String::from));
         let processed: f64 = urls
             .iter()
             .filter_map(|u| metric(u, "llamacpp:prompt_tokens_total"))

@@ -29,6 +29,7 @@ pub struct Args {
     pub user_words: usize,
     pub max_tokens: u32,
     pub json: Option<PathBuf>,
+    pub metrics_ttl_ms: Option<u32>,
     // live
     pub model: String,
     pub parallel: u32,
@@ -44,8 +45,10 @@ pub struct Args {
 }
 
 const HELP: &str = "routing benchmark: live|sim [options]
-common:  --strategies a,b,...  (default sequential,weighted,least-loaded,cache-aware)
+common:  --strategies a,b,...  (default sequential,weighted,least-loaded,cache-aware;
+         cache-aware:N sets cache-aware-margin to N)
          --agents N --turns N --system-words N --user-words N --max-tokens N --json FILE
+         --metrics-ttl-ms N (client setting, default 1000)
 live:    --model M (smollm2-135m) --parallel N (llama-server -np, 4) --ctx N (-c, 16384)
          --threads N (-t, 1) --server-arg ARG (repeatable) --no-stream
 sim:     --servers N (32) --capacity-tokens N (default: 1.5x a fair share of the working set)
@@ -63,6 +66,7 @@ fn parse() -> Args {
         user_words: 40,
         max_tokens: 12,
         json: None,
+        metrics_ttl_ms: None,
         model: "smollm2-135m".into(),
         parallel: 4,
         ctx: 16384,
@@ -97,6 +101,7 @@ fn parse() -> Args {
             "--user-words" => a.user_words = num(it.next(), &arg),
             "--max-tokens" => a.max_tokens = num(it.next(), &arg) as u32,
             "--json" => a.json = it.next().map(PathBuf::from),
+            "--metrics-ttl-ms" => a.metrics_ttl_ms = Some(num(it.next(), &arg) as u32),
             "--model" => a.model = it.next().expect("--model M"),
             "--parallel" => a.parallel = num(it.next(), &arg) as u32,
             "--ctx" => a.ctx = num(it.next(), &arg) as u32,

@@ -3,7 +3,7 @@
 //! server killed and one more turn, to count the sessions that move.
 
 use crate::agents::{self, Agent, Call, Workload};
-use crate::live::strategy;
+use crate::live::configure;
 use crate::report::{Summary, ratio};
 use crate::{Args, default_json, load_average, write_json};
 use llm_core_host::types::{BackendConfig, BackendKind, ClientConfig};
@@ -20,6 +20,10 @@ struct Row {
     churn: f64,
     /// Sessions whose server changed in the turn after one server died.
     moved: f64,
+    /// Sessions whose last turn the dead server answered (they must move).
+    on_dead: usize,
+    /// Sessions that answered the last turn before the death.
+    sessions: usize,
     /// Of those on the dead server, and of the others.
     moved_from_dead: usize,
     moved_others: usize,
@@ -86,7 +90,8 @@ pub async fn run(a: &Args) {
             })
             .collect();
         let mut cfg = ClientConfig::new(backends);
-        cfg.routing = Some(strategy(s));
+        configure(&mut cfg, s);
+        cfg.metrics_ttl_ms = a.metrics_ttl_ms;
         let client = core.client(cfg).await.expect("client");
         let crew: Vec<Agent> = (0..w.agents).map(|id| Agent::new(&w, id)).collect();
         let t0 = Instant::now();
@@ -111,6 +116,8 @@ pub async fn run(a: &Args) {
         let row = Row {
             churn: ratio(changed(&before, &last) as u64, last.len() as u64),
             moved: ratio(moved as u64, next.len() as u64),
+            on_dead: on_dead.len(),
+            sessions: last.len(),
             moved_from_dead,
             moved_others: moved - moved_from_dead,
             death_hit_ratio: ratio(cached, prompt),
@@ -152,6 +159,7 @@ pub async fn run(a: &Args) {
                 let mut v = r.summary.json();
                 v["churn"] = json!(r.churn);
                 v["moved_after_death"] = json!(r.moved);
+                v["on_dead_server"] = json!(r.on_dead);
                 v["moved_from_dead"] = json!(r.moved_from_dead);
                 v["moved_others"] = json!(r.moved_others);
                 v["death_turn_hit_ratio"] = json!(r.death_hit_ratio);
@@ -164,12 +172,12 @@ pub async fn run(a: &Args) {
 
 fn table(rows: &[Row], n: usize) -> String {
     let mut out = format!(
-        "| strategy | wall s | calls/s | hit ratio | hit after turn 1 | max ÷ mean calls | sessions moving per turn | moved when 1 of {n} dies (of them: on the dead server / others) | hit ratio in that turn | failed |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n"
+        "| strategy | wall s | calls/s | hit ratio | hit after turn 1 | max ÷ mean calls | sessions moving per turn | on the server that dies | moved when 1 of {n} dies (from it / from the others) | hit ratio in that turn | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n"
     );
     for r in rows {
         let s = &r.summary;
         out += &format!(
-            "| {} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.2} | {:.1}% | {:.1}% ({} / {}) | {:.1}% | {} |\n",
+            "| {} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.2} | {:.1}% | {:.1}% | {:.1}% ({} / {}) | {:.1}% | {} |\n",
             s.strategy,
             s.wall.as_secs_f64(),
             s.throughput(),
@@ -177,6 +185,7 @@ fn table(rows: &[Row], n: usize) -> String {
             100.0 * s.later_hit_ratio(),
             s.imbalance(),
             100.0 * r.churn,
+            100.0 * ratio(r.on_dead as u64, r.sessions as u64),
             100.0 * r.moved,
             r.moved_from_dead,
             r.moved_others,
