@@ -132,6 +132,15 @@ pub async fn run(a: &Args) {
             100.0 * row.moved,
             load_average()
         );
+        let mut errors: HashMap<String, usize> = HashMap::new();
+        for c in calls.iter().chain(&after) {
+            if let Some(e) = &c.error {
+                *errors.entry(e.chars().take(120).collect()).or_default() += 1;
+            }
+        }
+        for (e, count) in errors {
+            eprintln!("   {count} failed: {e}");
+        }
         rows.push(row);
     }
     println!(

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 const SERVERS: usize = 4;
-const AGENTS: usize = 24;
+// Not a multiple of SERVERS, so that round-robin does not pin agents by accident.
+const AGENTS: usize = 25;
 
 async fn client(fleet: &SimFleet, routing: RoutingStrategy) -> Client {
     let backends = fleet
@@ -29,6 +30,10 @@ async fn client(fleet: &SimFleet, routing: RoutingStrategy) -> Client {
         .collect();
     let mut cfg = ClientConfig::new(backends);
     cfg.routing = Some(routing);
+    // A fresh `/metrics` reading for every call: picks since a reading count as load until
+    // the next one, and these calls, one after another, finish far faster than the default
+    // TTL — with it, `cache-aware` would see a backend as busy that is idle and move sessions.
+    cfg.metrics_ttl_ms = Some(1);
     cfg.retry.initial_backoff_ms = Some(10);
     core().client(cfg).await.expect("client")
 }
@@ -87,7 +92,8 @@ async fn cache_aware_routing_finds_prefixes_cached_and_round_robin_does_not() {
     let mut histories = agents();
     let c = client(&fleet, RoutingStrategy::CacheAware).await;
     let (_, hit) = converse(&c, &mut histories, 3).await;
-    assert!(hit > 0.9, "cache-aware hit ratio {hit}");
+    // All but the partial last block of the previous turn and the new messages: ~0.88.
+    assert!(hit > 0.8, "cache-aware hit ratio {hit}");
 
     let fleet = SimFleet::start(SERVERS, config()).await;
     let mut histories = agents();
