@@ -54,13 +54,13 @@ pub struct Call {
 }
 
 const WORDS: &[&str] = &[
-    "agent", "plan", "task", "memory", "tool", "file", "report", "user", "goal", "step",
-    "check", "result", "budget", "schedule", "risk", "data", "review", "draft", "search",
-    "summary", "careful", "clear", "short", "always", "never", "before", "after", "with",
-    "the", "a", "of", "to", "and", "in", "for", "on", "each", "every", "when", "then",
-    "record", "answer", "question", "source", "note", "update", "list", "order", "team",
-    "project", "deadline", "message", "calendar", "invoice", "contract", "customer", "price",
-    "travel", "hotel", "flight", "weather", "code", "test", "error", "fix", "release",
+    "agent", "plan", "task", "memory", "tool", "file", "report", "user", "goal", "step", "check",
+    "result", "budget", "schedule", "risk", "data", "review", "draft", "search", "summary",
+    "careful", "clear", "short", "always", "never", "before", "after", "with", "the", "a", "of",
+    "to", "and", "in", "for", "on", "each", "every", "when", "then", "record", "answer",
+    "question", "source", "note", "update", "list", "order", "team", "project", "deadline",
+    "message", "calendar", "invoice", "contract", "customer", "price", "travel", "hotel", "flight",
+    "weather", "code", "test", "error", "fix", "release",
 ];
 
 fn splitmix(x: &mut u64) -> u64 {

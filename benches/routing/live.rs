@@ -16,7 +16,10 @@ const NAMES: [&str; 2] = ["routing-a", "routing-b"];
 /// Applies a strategy given as `NAME` or `cache-aware:MARGIN` to a configuration.
 pub fn configure(cfg: &mut ClientConfig, spec: &str) {
     let (name, margin) = match spec.split_once(':') {
-        Some((n, m)) => (n, Some(m.parse().expect("cache-aware:MARGIN takes a number"))),
+        Some((n, m)) => (
+            n,
+            Some(m.parse().expect("cache-aware:MARGIN takes a number")),
+        ),
         None => (spec, None),
     };
     cfg.routing = Some(strategy(name));
@@ -138,7 +141,10 @@ pub async fn run(a: &Args) {
             load_average()
         );
         for c in calls.iter().filter(|c| c.error.is_some()) {
-            eprintln!("   failed: agent {} turn {}: {:?}", c.agent, c.turn, c.error);
+            eprintln!(
+                "   failed: agent {} turn {}: {:?}",
+                c.agent, c.turn, c.error
+            );
         }
         server_side.push(json!({"strategy": s, "server_prompt_tokens_total": processed}));
         rows.push(row);
@@ -152,7 +158,10 @@ pub async fn run(a: &Args) {
         "load average before: {loads_before}; after: {}",
         load_average()
     );
-    let path = a.json.clone().unwrap_or_else(|| default_json("routing-live.json"));
+    let path = a
+        .json
+        .clone()
+        .unwrap_or_else(|| default_json("routing-live.json"));
     write_json(
         &path,
         &json!({

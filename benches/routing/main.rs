@@ -100,7 +100,8 @@ fn parse() -> Args {
             "--system-words" => a.system_words = Some(num(it.next(), &arg)),
             "--user-words" => a.user_words = num(it.next(), &arg),
             "--max-tokens" => a.max_tokens = num(it.next(), &arg) as u32,
-            "--json" => a.json = it.next().map(PathBuf::from),
+            // Relative to the repository root (cargo runs benchmarks in the package's).
+            "--json" => a.json = it.next().map(|p| repo_root().join(p)),
             "--metrics-ttl-ms" => a.metrics_ttl_ms = Some(num(it.next(), &arg) as u32),
             "--model" => a.model = it.next().expect("--model M"),
             "--parallel" => a.parallel = num(it.next(), &arg) as u32,

@@ -157,7 +157,10 @@ pub async fn run(a: &Args) {
         "load average before: {loads_before}; after: {}",
         load_average()
     );
-    let path = a.json.clone().unwrap_or_else(|| default_json("routing-sim.json"));
+    let path = a
+        .json
+        .clone()
+        .unwrap_or_else(|| default_json("routing-sim.json"));
     write_json(
         &path,
         &json!({

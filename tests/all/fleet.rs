@@ -50,7 +50,10 @@ async fn converse(
     for _ in 0..turns {
         for (agent, history) in histories.iter_mut().enumerate() {
             let first = history.len() == 1;
-            history.push(Message::user(format!("agent {agent} asks turn {}", history.len())));
+            history.push(Message::user(format!(
+                "agent {agent} asks turn {}",
+                history.len()
+            )));
             let mut req = ChatRequest::new(history.clone());
             req.model = Some("m".into());
             req.session_id = Some(format!("agent-{agent}"));
@@ -101,7 +104,10 @@ async fn cache_aware_routing_finds_prefixes_cached_and_round_robin_does_not() {
     let (_, hit) = converse(&c, &mut histories, 3).await;
     assert!(hit < 0.5, "round-robin hit ratio {hit}");
     let stats = fleet.stats();
-    assert_eq!(stats.iter().map(|s| s.calls).sum::<u64>(), 3 * AGENTS as u64);
+    assert_eq!(
+        stats.iter().map(|s| s.calls).sum::<u64>(),
+        3 * AGENTS as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
