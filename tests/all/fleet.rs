@@ -30,10 +30,9 @@ async fn client(fleet: &SimFleet, routing: RoutingStrategy) -> Client {
         .collect();
     let mut cfg = ClientConfig::new(backends);
     cfg.routing = Some(routing);
-    // A fresh `/metrics` reading for every call: picks since a reading count as load until
-    // the next one, and these calls, one after another, finish far faster than the default
-    // TTL — with it, `cache-aware` would see a backend as busy that is idle and move sessions.
-    cfg.metrics_ttl_ms = Some(1);
+    // The default `/metrics` TTL: these calls, one after another, finish far faster than it,
+    // and a finished call is no load (it once counted until the next reading, so
+    // `cache-aware` saw idle backends as busy and moved sessions).
     cfg.retry.initial_backoff_ms = Some(10);
     core().client(cfg).await.expect("client")
 }
