@@ -145,8 +145,16 @@ pub fn print(records: &[Record], faults: &[Fault], routing: &str, phase: Duratio
         "\n{} calls, {failed} typed errors, 0 lost (every call returned; the longest took {longest:.2} s)",
         records.len()
     );
+    let calls: Vec<_> = records
+        .iter()
+        .map(|r| {
+            json!({"start_s": r.start, "end_s": r.end, "attempts": r.attempts,
+            "backend": r.outcome.as_ref().ok(), "error": r.outcome.as_ref().err()})
+        })
+        .collect();
     let out = json!({"routing": routing, "phase_s": phase.as_secs_f64(), "calls": records.len(),
-        "typed_errors": failed, "longest_call_s": longest, "phases": phases, "timings": timings});
+        "typed_errors": failed, "longest_call_s": longest, "phases": phases, "timings": timings,
+        "each_call": calls});
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/chaos.json");
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);

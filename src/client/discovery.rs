@@ -1,12 +1,13 @@
 //! Which model a call uses and which backends serve it: the request's model, else the
 //! configured default, else the first backend's first model; backends that declare no
-//! models are asked (`GET /models`, cached for `discovery-ttl-ms`).
+//! models are asked (`GET /models`, cached for `discovery-ttl-ms`; while a backend cannot
+//! be asked, its last listing stands in and it cools down like a failed call).
 
 use super::Client;
 use super::calls::Failure;
 use super::probes::PROBE_MS;
 use crate::io::{Deadline, Io};
-use crate::routing::{BackendId, Route};
+use crate::routing::{BackendId, Route, retry};
 use crate::types::{BackendKind, Error, ErrorCode, ModelInfo};
 use crate::wire::models;
 
@@ -35,21 +36,7 @@ impl<I: Io> Client<I> {
             Some(m) => m.to_string(),
             None => match backends[0].models.first() {
                 Some(m) => m.clone(),
-                // Discovery gets the retry policy a chat would (and counts as attempts).
-                None => self
-                    .with_retries(&[first], deadline, Route::default(), |b, _| {
-                        self.models_of(b, deadline, Freshness::Cached)
-                            .map_err(Failure::from)
-                    })?
-                    .into_iter()
-                    .next()
-                    .map(|m| m.id)
-                    .ok_or_else(|| {
-                        Error::invalid_config(format!(
-                            "backend `{}` serves no models; set default-model",
-                            backends[0].name
-                        ))
-                    })?,
+                None => self.default_model(deadline)?,
             },
         };
         // One backend that declares no models: the server itself judges the model name.
@@ -61,14 +48,15 @@ impl<I: Io> Client<I> {
         for b in self.backend_ids() {
             let backend = self.backend(b);
             let serves = if backend.models.is_empty() {
-                match self.models_of(b, deadline, Freshness::Cached) {
-                    Ok(models) => {
+                match self.discover_for_routing(b, deadline).ok() {
+                    Some(models) => {
                         let hit = models.iter().any(|m| m.id == model);
                         known.extend(models.into_iter().map(|m| m.id));
                         hit
                     }
-                    // Unreachable for discovery: let the attempt (and its retries) find out.
-                    Err(_) => true,
+                    // Never listed and not askable now: let the attempt (and its retries)
+                    // find out; a cooling backend is avoided by the router anyway.
+                    None => true,
                 }
             } else {
                 known.extend(backend.models.iter().cloned());
@@ -123,12 +111,94 @@ impl<I: Io> Client<I> {
             return Ok(models.to_vec());
         }
         let result = self.fetch_models(b, deadline);
-        // Failures are not recorded here: the retry loop that asked (or the chat attempt
-        // that follows a failed discovery) puts the backend in cooldown.
+        // Failures are not recorded here: the caller decides (the retry loop that asked
+        // puts the backend in cooldown, and so does routing's discovery).
         if let Ok(models) = &result {
             self.state().backends[b.0].record_models(models.clone(), now);
         }
         result
+    }
+
+    /// The first backend's first model, for a request without one. A lone backend is asked
+    /// with the retry policy a chat would get (and that counts as attempts). With others,
+    /// a first backend that cannot answer (or is cooling down) is represented by its last
+    /// listing, however old, else the next backend's listing is used — so a dead first
+    /// backend does not fail the calls the others can serve.
+    fn default_model(&self, deadline: Deadline) -> Result<String, Error> {
+        let backends = &self.settings().backends;
+        let first = BackendId(0);
+        let models = if backends.len() == 1 {
+            self.with_retries(&[first], deadline, Route::default(), |b, _| {
+                self.models_of(b, deadline, Freshness::Cached)
+                    .map_err(Failure::from)
+            })?
+        } else {
+            let mut failure = None;
+            let mut listing = |b: BackendId| match self.discover_for_routing(b, deadline) {
+                Ok(models) => Some(models),
+                Err(e) => {
+                    failure = failure.take().or(e);
+                    None
+                }
+            };
+            let found = listing(first).or_else(|| {
+                self.backend_ids()
+                    .skip(1)
+                    .find_map(|b| listing(b).filter(|models| !models.is_empty()))
+            });
+            match found {
+                Some(models) => models,
+                None => {
+                    return Err(failure.unwrap_or_else(|| {
+                        Error::new(
+                            ErrorCode::Unavailable,
+                            "no backend can list its models now (all are cooling down after \
+                             failures); name the model in the request or set default-model",
+                        )
+                    }));
+                }
+            }
+        };
+        models.into_iter().next().map(|m| m.id).ok_or_else(|| {
+            Error::invalid_config(format!(
+                "backend `{}` serves no models; set default-model",
+                backends[0].name
+            ))
+        })
+    }
+
+    /// A backend's models for routing: the cached listing; else, unless it is cooling down,
+    /// a fresh one (a failure that blames the backend starts its cooldown, so a dead server
+    /// is not asked on every call); else its last listing, however old. `Err`: never listed
+    /// and not askable now (with the failure, when it was asked).
+    fn discover_for_routing(
+        &self,
+        b: BackendId,
+        deadline: Deadline,
+    ) -> Result<Vec<ModelInfo>, Option<Error>> {
+        let now = self.io().now_ms();
+        let cooling = self.state().backends[b.0].cooling(now).is_some();
+        let mut failure = None;
+        if !cooling {
+            match self.models_of(b, deadline, Freshness::Cached) {
+                Ok(models) => return Ok(models),
+                Err(e) => {
+                    if retry::is_backend_failure(&e) {
+                        let cooldown = self.settings().cooldown;
+                        self.state().backends[b.0].failed(now, &cooldown, None);
+                    }
+                    failure = Some(e);
+                }
+            }
+        } else if let Some(models) =
+            self.state().backends[b.0].discovered(now, self.settings().discovery_ttl_ms)
+        {
+            return Ok(models.to_vec());
+        }
+        match self.state().backends[b.0].last_discovered() {
+            Some(models) => Ok(models.to_vec()),
+            None => Err(failure),
+        }
     }
 
     /// Detects the family of `auto` backends among `backends` that are not yet known

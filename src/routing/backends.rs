@@ -127,6 +127,12 @@ impl BackendState {
             .map(|d| d.models.as_slice())
     }
 
+    /// Models from the last listing, however old: the best guess while the server cannot
+    /// be asked.
+    pub fn last_discovered(&self) -> Option<&[ModelInfo]> {
+        self.discovered.as_ref().map(|d| d.models.as_slice())
+    }
+
     /// A fresh model listing.
     pub fn record_models(&mut self, models: Vec<ModelInfo>, now_ms: u64) {
         self.discovered = Some(Discovered {

@@ -59,3 +59,65 @@ fn discovery_failures_are_retried_like_a_call() {
     assert_eq!(r.content.as_deref(), Some("ok"));
     assert_eq!(io.slept_ms().len(), 1);
 }
+
+#[test]
+fn a_dead_first_backend_does_not_fail_calls_the_others_serve() {
+    let io = FakeIo::default();
+    io.on(&format!("{A}/v1/models"), Reply::Fail(refused()))
+        .on(&chat_url(A), Reply::Fail(refused()))
+        .on(&format!("{B}/v1/models"), Reply::json(MODELS))
+        .on(&chat_url(B), Reply::text("ok"));
+    let config = client_config(vec![
+        backend_config(&format!("{A}/v1")),
+        backend_config(&format!("{B}/v1")),
+    ]);
+    let c = Client::open(config, io.clone()).unwrap();
+    // No model in the request and the first backend cannot list its own: the next one's.
+    assert_eq!(c.chat(ask()).unwrap().backend, "b:8000");
+    assert_eq!(sent_model(&io), "qwen");
+    // While it cools down the dead backend is not asked for its models on every call.
+    let asked = |io: &FakeIo| {
+        let a_models = format!("{A}/v1/models");
+        io.urls().iter().filter(|u| **u == a_models).count()
+    };
+    let before = asked(&io);
+    for _ in 0..5 {
+        assert_eq!(c.chat(ask()).unwrap().backend, "b:8000");
+    }
+    assert_eq!(asked(&io), before, "{:?}", io.urls());
+}
+
+#[test]
+fn a_listing_outlives_its_ttl_while_the_server_cannot_be_asked() {
+    let io = FakeIo::default();
+    io.push(&format!("{A}/v1/models"), Reply::json(MODELS))
+        .on(&format!("{A}/v1/models"), Reply::Fail(refused()))
+        .push(&chat_url(A), Reply::text("a"))
+        .on(&chat_url(A), Reply::Fail(refused()))
+        .on(&format!("{B}/v1/models"), Reply::json(MODELS))
+        .on(&chat_url(B), Reply::text("b"));
+    let mut config = client_config(vec![
+        backend_config(&format!("{A}/v1")),
+        backend_config(&format!("{B}/v1")),
+    ]);
+    config.routing = Some(RoutingStrategy::Priority);
+    let c = Client::open(config, io.clone()).unwrap();
+    assert_eq!(c.chat(ask()).unwrap().backend, "a:8000");
+    // The listing expires and the first backend dies: its old listing still names the
+    // default model, and the call is served by the other backend.
+    io.advance_ms(300_000);
+    assert_eq!(c.chat(ask()).unwrap().backend, "b:8000");
+    assert_eq!(sent_model(&io), "qwen");
+}
+
+/// The model the last chat request named.
+fn sent_model(io: &FakeIo) -> String {
+    let chat = io
+        .sent()
+        .into_iter()
+        .rev()
+        .find(|s| s.url.ends_with("/chat/completions"));
+    chat.and_then(|s| s.body)
+        .map(|b| b["model"].to_string().trim_matches('"').to_string())
+        .unwrap_or_default()
+}
