@@ -8,6 +8,7 @@
 //! - `{"push": PATH, "reply": R}`: a one-shot reply for the next request to PATH;
 //! - `{"requests": PATH}` (or `null` for all): `[{"method","path","headers","body"}]`, the
 //!   body as JSON when it parses, else as text;
+//! - `{"connections": true}`: `{"open": N, "total": N}`, TCP connections open and accepted;
 //! - `{"quiet": true}`: stop recording requests (benchmarks).
 //!
 //! A reply R is one of `{"text": S}`, `{"tool_calls": [[ID, NAME, ARGS]]}`,
@@ -103,6 +104,8 @@ fn command(server: &ReplayServer, c: &Value) -> Result<Value, String> {
             })
             .collect();
         return Ok(Value::Array(recorded));
+    } else if c["connections"].as_bool() == Some(true) {
+        return Ok(json!({"open": server.open_connections(), "total": server.connections()}));
     } else if c["quiet"].as_bool() == Some(true) {
         server.quiet();
     } else {
