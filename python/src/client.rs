@@ -12,14 +12,14 @@ use serde_json::Value;
 /// What a call gives back: JSON text, or a stream.
 enum Reply {
     Json(String),
-    Stream(llm_core_host::ChatStream),
+    Stream(Box<llm_core_host::ChatStream>),
 }
 
 impl Reply {
     fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
         Ok(match self {
             Reply::Json(text) => text.into_pyobject(py)?.into_any().unbind(),
-            Reply::Stream(s) => Py::new(py, Stream::new(s))?.into_any(),
+            Reply::Stream(s) => Py::new(py, Stream::new(*s))?.into_any(),
         })
     }
 }
@@ -47,8 +47,10 @@ async fn dispatch(client: llm_core_host::Client, op: String, arg: String) -> Res
                 .await?;
             text(calls.iter().map(json::tool_call).collect())
         }
-        "chat-stream" => Reply::Stream(client.chat_stream(convert::request(&arg)?).await?),
-        "resume" => Reply::Stream(client.resume(convert::checkpoint(&arg)?).await?),
+        "chat-stream" => {
+            Reply::Stream(Box::new(client.chat_stream(convert::request(&arg)?).await?))
+        }
+        "resume" => Reply::Stream(Box::new(client.resume(convert::checkpoint(&arg)?).await?)),
         "count-tokens" => text(convert::token_count(
             &client.count_tokens(convert::request(&arg)?).await?,
         )),
