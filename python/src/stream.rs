@@ -55,6 +55,17 @@ async fn suspend(inner: Shared) -> Result<String, Error> {
     Ok(crate::checkpoint::to_json(&stream.suspend().await?))
 }
 
+/// Garbage-collected before its end, a stream cancels its request in the runtime's context,
+/// so the cancellation is complete (the instance back in the pool, SGLang's abort sent).
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _context = runtime::runtime().enter();
+        if let Ok(mut guard) = self.inner.try_lock() {
+            guard.take();
+        }
+    }
+}
+
 #[pymethods]
 impl Stream {
     /// The next event (JSON text), waiting for it; `None` once the stream has ended.

@@ -84,3 +84,18 @@ def test_stream_text_reads_it_all(replay, client):
     replay.on({"stream": ["a", "b"]})
     assert client.chat_stream("x").text() == "ab"
     assert json.loads(json.dumps(replay.last()["body"]["messages"])) == [{"role": "user", "content": "x"}]
+
+
+def test_a_dropped_stream_cancels_the_request(replay, client):
+    import gc
+
+    replay.on({"endless": "tick ", "every_ms": 20})
+    stream = client.chat_stream("forever")
+    next(stream)
+    assert replay.open_connections() == 1
+    del stream
+    gc.collect()
+    deadline = time.time() + 5
+    while replay.open_connections() and time.time() < deadline:
+        time.sleep(0.02)
+    assert replay.open_connections() == 0
