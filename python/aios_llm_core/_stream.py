@@ -8,26 +8,43 @@ returns a `Checkpoint` that `Client.resume` continues.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Iterator, Optional
+from collections import deque
+from typing import Any, AsyncIterator, Deque, Iterator, Optional
 
 from . import _native
 from ._aio import run
-from ._types import ChatResponse, Checkpoint, Done, StreamEvent, event_from_dict
+from ._types import ChatResponse, Checkpoint, ContentDelta, Done, ReasoningDelta, StreamEvent, event_from_dict
 from .errors import error_from_record
 
 
 class _StreamBase:
     def __init__(self, native: "_native.Stream") -> None:
         self._native = native
+        self._ready: Deque[StreamEvent] = deque()
         self.response: Optional[ChatResponse] = None
 
-    def _event(self, text: Optional[str]) -> Optional[StreamEvent]:
-        if text is None:
+    def _take(self, batch: Optional[str]) -> Optional[StreamEvent]:
+        """The next event: from the batch the extension handed over (a JSON array), else None."""
+        if batch is not None:
+            self._ready.extend(event_from_dict(d) for d in json.loads(batch))
+        if not self._ready:
             return None
-        event = event_from_dict(json.loads(text))
+        event = self._ready.popleft()
         if isinstance(event, Done):
             self.response = event.response
         return event
+
+    def _checkpoint(self, text: str) -> Checkpoint:
+        """The checkpoint less the text of events received but not yet iterated, so that
+        resuming generates them again: nothing the caller saw is repeated, nothing lost."""
+        data = json.loads(text)
+        generated = data["generated"]
+        for field, cls in (("content", ContentDelta), ("reasoning", ReasoningDelta)):
+            unseen = "".join(e.text for e in self._ready if isinstance(e, cls))
+            if unseen and generated[field].endswith(unseen):
+                generated[field] = generated[field][: -len(unseen)]
+        self._ready.clear()
+        return Checkpoint(data)
 
     @property
     def closed(self) -> bool:
@@ -36,6 +53,7 @@ class _StreamBase:
 
     def close(self) -> None:
         """Cancels the request (nothing more is generated)."""
+        self._ready.clear()
         self._native.close()
 
 
@@ -46,10 +64,12 @@ class ChatStream(_StreamBase):
         return self
 
     def __next__(self) -> StreamEvent:
-        try:
-            event = self._event(self._native.next())
-        except _native.NativeError as e:
-            raise error_from_record(e.args[0]) from None
+        event = self._take(None)
+        if event is None:
+            try:
+                event = self._take(self._native.next())
+            except _native.NativeError as e:
+                raise error_from_record(e.args[0]) from None
         if event is None:
             raise StopIteration
         return event
@@ -62,7 +82,7 @@ class ChatStream(_StreamBase):
 
     def suspend(self) -> Checkpoint:
         try:
-            return Checkpoint(json.loads(self._native.suspend()))
+            return self._checkpoint(self._native.suspend())
         except _native.NativeError as e:
             raise error_from_record(e.args[0]) from None
 
@@ -80,7 +100,9 @@ class AsyncChatStream(_StreamBase):
         return self
 
     async def __anext__(self) -> StreamEvent:
-        event = self._event(await run(self._native.start_next))
+        event = self._take(None)
+        if event is None:
+            event = self._take(await run(self._native.start_next))
         if event is None:
             raise StopAsyncIteration
         return event
@@ -91,7 +113,7 @@ class AsyncChatStream(_StreamBase):
         return (self.response.content or "") if self.response else ""
 
     async def suspend(self) -> Checkpoint:
-        return Checkpoint(json.loads(await run(self._native.start_suspend)))
+        return self._checkpoint(await run(self._native.start_suspend))
 
     async def aclose(self) -> None:
         self.close()

@@ -99,3 +99,13 @@ def test_a_dropped_stream_cancels_the_request(replay, client):
     while replay.open_connections() and time.time() < deadline:
         time.sleep(0.02)
     assert replay.open_connections() == 0
+
+
+def test_suspend_leaves_out_events_received_but_not_yet_seen(replay, client):
+    # Events every millisecond: pulls hand over several at once, most not yet iterated.
+    replay.push({"endless": "tick ", "every_ms": 1})
+    stream = client.chat_stream("x", max_tokens=10000)
+    time.sleep(0.2)
+    first = next(stream)
+    checkpoint = stream.suspend()
+    assert checkpoint.content == first.text == "tick "
