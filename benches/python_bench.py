@@ -1,7 +1,7 @@
 """The Python package (aios_llm_core: the component in the wasmtime host, bound with PyO3)
 against openai-python (the client AIOS uses), on the same workloads in one run, against one
 loopback replay server (`replay-serve`): plain chats at 1 and 16 in flight, and one SSE
-stream. Rounds alternate between the clients; figures are the median of the rounds.
+stream (64 events per write). Rounds alternate between the clients; figures are the median of the rounds.
 
 Run by `scripts/bench-python` (which builds the package and installs openai-python), or:
 python benches/python_bench.py --replay-serve PATH [--rounds 3] [--json OUT]
@@ -27,6 +27,21 @@ MESSAGES = [
 ]
 SENTENCE = "The sea breathes against the shore, patient and endless, keeping every secret the tide has ever carried."
 STREAM_EVENTS = 2000
+
+
+def sse_parts():
+    """A vLLM-shaped stream of STREAM_EVENTS content events, 64 per write (as benches/compare)."""
+
+    def event(payload):
+        return f"data: {json.dumps(payload)}\n\n"
+
+    def chunk(delta, finish=None):
+        return {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    token = event(chunk({"content": " tok"}))
+    parts = [event(chunk({"role": "assistant", "content": ""}))]
+    parts += [token * 64] * (STREAM_EVENTS // 64) + [token * (STREAM_EVENTS % 64)]
+    return parts + [event(chunk({}, "stop")) + "data: [DONE]\n\n"]
 
 
 class Server:
@@ -132,7 +147,7 @@ def main():
     chat.command({"quiet": True})
     chat.command({"on": "/v1/chat/completions", "reply": {"text": SENTENCE}})
     stream.command({"quiet": True})
-    stream.command({"on": "/v1/chat/completions", "reply": {"stream": [" tok"] * STREAM_EVENTS}})
+    stream.command({"on": "/v1/chat/completions", "reply": {"sse_raw": sse_parts()}})
     fns = clients(chat.base_url, stream.base_url)
 
     async def run():

@@ -12,7 +12,8 @@
 //! - `{"quiet": true}`: stop recording requests (benchmarks).
 //!
 //! A reply R is one of `{"text": S}`, `{"tool_calls": [[ID, NAME, ARGS]]}`,
-//! `{"completion": MESSAGE, "finish": F}`, `{"stream": [S...]}`, `{"sse": [PAYLOAD...]}`,
+//! `{"completion": MESSAGE, "finish": F}`, `{"stream": [S...]}`, `{"sse": [PAYLOAD...]}` (one
+//! `data:` event per write), `{"sse_raw": [TEXT...]}` (each text one write, as given),
 //! `{"endless": S, "every_ms": N}`, `{"error": STATUS, "message": S}`,
 //! `{"json": BODY, "status": N}` (BODY text or a value), `{"models": [ID...]}`,
 //! `{"hang": true}`; with optional `"delay_ms"` (between stream parts), `"after_ms"` (before
@@ -52,6 +53,8 @@ fn reply(r: &Value) -> Result<Reply, String> {
     } else if r.get("stream").is_some() {
         let parts = strings(&r["stream"]);
         replies::stream(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    } else if r.get("sse_raw").is_some() {
+        Reply::sse_raw(strings(&r["sse_raw"]))
     } else if r.get("sse").is_some() {
         let parts = strings(&r["sse"]);
         Reply::sse(&parts.iter().map(String::as_str).collect::<Vec<_>>())
