@@ -46,6 +46,14 @@ async def chat(c):
     assert r.choices[0].message.content
 
 
+EMBED_INPUTS = [f"Note {i}: the user prefers short answers about the sea." for i in range(16)]
+
+
+async def embed(c):
+    r = await c.embeddings.create(model="m", input=EMBED_INPUTS, encoding_format="float")
+    assert len(r.data) == len(EMBED_INPUTS)
+
+
 async def latency(c, n):
     await chat(c)  # connect once, as the others do
     times = []
@@ -57,16 +65,16 @@ async def latency(c, n):
     return {"p50_us": times[len(times) // 2], "p99_us": times[int(len(times) * 0.99)]}
 
 
-async def throughput(c, n, concurrency):
+async def throughput(c, n, concurrency, call=chat):
     left = n
 
     async def worker():
         nonlocal left
         while left > 0:
             left -= 1
-            await chat(c)
+            await call(c)
 
-    await asyncio.gather(*(chat(c) for _ in range(concurrency)))  # warm the pool
+    await asyncio.gather(*(call(c) for _ in range(concurrency)))  # warm the pool
     t = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return {"calls_per_s": n / (time.perf_counter() - t)}
@@ -103,7 +111,7 @@ async def rss(c, concurrency):
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--base-url", required=True)
-    p.add_argument("--mode", choices=["latency", "throughput", "sse", "rss"], required=True)
+    p.add_argument("--mode", choices=["latency", "throughput", "embed", "sse", "rss"], required=True)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=1)
     a = p.parse_args()
@@ -112,6 +120,8 @@ async def main():
         out = await latency(c, a.n)
     elif a.mode == "throughput":
         out = await throughput(c, a.n, a.concurrency)
+    elif a.mode == "embed":
+        out = await throughput(c, a.n, a.concurrency, call=embed)
     elif a.mode == "sse":
         out = await sse(c, a.concurrency)
     else:

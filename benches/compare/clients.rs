@@ -13,6 +13,17 @@ use std::sync::Arc;
 const SYSTEM: &str = "You are a helpful assistant.";
 const USER: &str = "Write one sentence about the sea.";
 
+/// Texts per embeddings call, and the vector length the server answers with.
+pub const EMBED_TEXTS: usize = 16;
+pub const EMBED_DIMS: usize = 384;
+
+/// The texts of one embeddings call: short sentences, as an agent's memory stores them.
+fn embed_inputs() -> Vec<String> {
+    (0..EMBED_TEXTS)
+        .map(|i| format!("Note {i}: the user prefers short answers about the sea."))
+        .collect()
+}
+
 fn host_request() -> host::ChatRequest {
     let mut r = host::ChatRequest::new(vec![
         host::Message::system(SYSTEM),
@@ -110,6 +121,33 @@ impl Native {
         assert!(r.content.is_some());
     }
 
+    /// One embeddings call of [`EMBED_TEXTS`] texts: the component's body and parser.
+    pub async fn embed(&self) {
+        use aios_llm_core::wire::embeddings::{body, parse};
+        let body = body(&embed_inputs(), "m", None);
+        let uri = format!(
+            "{}{}",
+            self.backend.base.origin(),
+            self.backend.base.api_path("/embeddings")
+        );
+        let req = hyper::Request::post(uri)
+            .header("authorization", self.backend.authorization())
+            .header("content-type", "application/json")
+            .header("user-agent", "aios-llm-core-native-bench")
+            .header("content-length", body.len())
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let response = self.http.request(req).await.expect("native request");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let batch = parse(&bytes, EMBED_TEXTS, "native").expect("embeddings");
+        assert_eq!(batch.vectors[0].len(), EMBED_DIMS);
+    }
+
     pub async fn stream(&self) -> usize {
         use aios_llm_core::decode::answer::{DecodeOptions, Served};
         use aios_llm_core::types::StreamEvent;
@@ -161,6 +199,21 @@ pub async fn component_chat(client: &llm_core_host::Client) {
         .map_err(|e| e.message)
         .expect("component chat");
     assert!(r.content.is_some());
+}
+
+pub async fn component_embed(client: &llm_core_host::Client) {
+    let r = client
+        .embed(host::EmbedRequest {
+            inputs: embed_inputs(),
+            model: Some("m".into()),
+            dimensions: None,
+            batch_size: None,
+            timeout_ms: None,
+        })
+        .await
+        .map_err(|e| e.message)
+        .expect("component embed");
+    assert_eq!(r.vectors.len(), EMBED_TEXTS);
 }
 
 pub async fn component_stream(client: &llm_core_host::Client) -> usize {

@@ -14,7 +14,10 @@ mod report;
 mod workloads;
 
 use args::Plan;
-use clients::{Native, bench_config, component_chat, component_stream};
+use clients::{
+    EMBED_DIMS, EMBED_TEXTS, Native, bench_config, component_chat, component_embed,
+    component_stream,
+};
 use llm_core_host::{HostOptions, LlmCore};
 use replay_server::{ReplayServer, Reply, replies};
 use report::{Row, report};
@@ -22,7 +25,8 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use workloads::{Figures, latency, python, rss_kib, rss_per_call, streams, throughput};
 
-/// The loopback servers: plain chat, one long stream, many shorter streams, slow chat.
+/// The loopback servers: plain chat (and embeddings), one long stream, many shorter
+/// streams, slow chat.
 struct Servers {
     chat: String,
     one_stream: String,
@@ -68,8 +72,8 @@ async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figu
             async move { component_chat(&c).await }
         }
     };
-    let t16 = throughput(plan.throughput_seconds, 16, calls(client.clone())).await;
-    let t64 = throughput(plan.throughput_seconds, 64, calls(client.clone())).await;
+    let (t16, cpu16) = throughput(plan.throughput_seconds, 16, calls(client.clone())).await;
+    let (t64, _) = throughput(plan.throughput_seconds, 64, calls(client.clone())).await;
     let each = |c: llm_core_host::Client| {
         move || {
             let c = c.clone();
@@ -81,6 +85,11 @@ async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figu
     let many = client_for(&servers.many_streams).await.expect("client");
     many.prewarm(plan.many_streams).await.expect("prewarm");
     let sn = streams(plan.many_streams, each(many)).await;
+    let embeds = move || {
+        let c = client.clone();
+        async move { component_embed(&c).await }
+    };
+    let (emb, _) = throughput(plan.throughput_seconds, 16, embeds).await;
     Figures {
         p50,
         p99,
@@ -88,6 +97,8 @@ async fn component_round(core: &LlmCore, servers: &Servers, plan: &Plan) -> Figu
         t64,
         s1,
         sn,
+        emb,
+        cpu16,
     }
 }
 
@@ -100,8 +111,8 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
             async move { n.chat().await }
         }
     };
-    let t16 = throughput(plan.throughput_seconds, 16, calls(n.clone())).await;
-    let t64 = throughput(plan.throughput_seconds, 64, calls(n.clone())).await;
+    let (t16, cpu16) = throughput(plan.throughput_seconds, 16, calls(n.clone())).await;
+    let (t64, _) = throughput(plan.throughput_seconds, 64, calls(n.clone())).await;
     let each = |n: Native| {
         move || {
             let n = n.clone();
@@ -110,6 +121,11 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
     };
     let s1 = streams(1, each(Native::new(&servers.one_stream))).await;
     let sn = streams(plan.many_streams, each(Native::new(&servers.many_streams))).await;
+    let embeds = move || {
+        let n = n.clone();
+        async move { n.embed().await }
+    };
+    let (emb, _) = throughput(plan.throughput_seconds, 16, embeds).await;
     Figures {
         p50,
         p99,
@@ -117,6 +133,8 @@ async fn native_round(servers: &Servers, plan: &Plan) -> Figures {
         t64,
         s1,
         sn,
+        emb,
+        cpu16,
     }
 }
 
@@ -197,6 +215,10 @@ fn main() {
     let servers_alive = server_rt.block_on(async {
         let chat = ReplayServer::start().await;
         chat.quiet().on("/v1/chat/completions", completion());
+        chat.on(
+            "/v1/embeddings",
+            replies::embeddings(EMBED_TEXTS, EMBED_DIMS),
+        );
         let one = ReplayServer::start().await;
         one.quiet()
             .on("/v1/chat/completions", stream_reply(plan.one_stream_events));
@@ -293,14 +315,18 @@ fn main() {
         let ps1 = py(&servers.one_stream, "sse", 0, 1);
         let psn = py(&servers.many_streams, "sse", 0, plan.many_streams);
         let prss = py(&servers.slow, "rss", 0, 64);
+        let pemb = py(&servers.chat, "embed", plan.python_calls, 16);
+        let texts = |calls: f64| calls * EMBED_TEXTS as f64;
 
         let row = |name, unit, c, n, p, higher_better, target| Row { name, unit, component: c, native: n, python: p, higher_better, target };
         rows.push(row("latency p50, 1 in flight", "µs", Some(c.p50), Some(n.p50), pick(&pl, "p50_us"), false, "≤ 1.15× native"));
         rows.push(row("latency p99, 1 in flight", "µs", Some(c.p99), Some(n.p99), pick(&pl, "p99_us"), false, ""));
         rows.push(row("throughput, 16 in flight", "calls/s", Some(c.t16), Some(n.t16), pick(&pt16, "calls_per_s"), true, ""));
+        rows.push(row("CPU per call, 16 in flight", "µs", Some(c.cpu16), Some(n.cpu16), None, false, ""));
         rows.push(row("throughput, 64 in flight", "calls/s", Some(c.t64), Some(n.t64), pick(&pt64, "calls_per_s"), true, "≥ 0.9× native, ≥ 10× python"));
         rows.push(row("SSE, 1 stream", "events/s", Some(c.s1), Some(n.s1), pick(&ps1, "events_per_s"), true, "≥ 0.9× native, ≥ 200000"));
         rows.push(row("SSE, many streams", "events/s", Some(c.sn), Some(n.sn), pick(&psn, "events_per_s"), true, "≥ 0.9× native"));
+        rows.push(row("embeddings (16 texts), 16 in flight", "texts/s", Some(texts(c.emb)), Some(texts(n.emb)), pick(&pemb, "calls_per_s").map(texts), true, ""));
         rows.push(row("RSS per in-flight call", "KiB", Some(c_rss), Some(n_rss), pick(&prss, "rss_per_call_kib"), false, ""));
         rows.push(row("RSS per warm instance", "KiB", Some(per_instance), None, None, false, ""));
         rows.push(row("instantiate + client.open", "µs", Some(instantiate_us), None, None, false, "≤ 50"));

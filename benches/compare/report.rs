@@ -45,7 +45,7 @@ pub fn report(rows: &[Row], args: &Args) {
         if args.quick { ", quick" } else { "" }
     );
     println!(
-        "{:<28} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}  target",
+        "{:<34} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}  target",
         "figure", "unit", "component", "native", "openai-py", "c/native", "c/python"
     );
     let fmt = |v: Option<f64>| {
@@ -65,7 +65,7 @@ pub fn report(rows: &[Row], args: &Args) {
     let mut out = Vec::new();
     for r in rows {
         println!(
-            "{:<28} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}  {}",
+            "{:<34} {:>9} {:>12} {:>12} {:>12} {:>10} {:>10}  {}",
             r.name,
             r.unit,
             fmt(r.component),

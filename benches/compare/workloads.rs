@@ -14,6 +14,10 @@ pub struct Figures {
     pub t64: f64,
     pub s1: f64,
     pub sn: f64,
+    /// Embeddings calls per second, 16 in flight.
+    pub emb: f64,
+    /// CPU µs per call (whole process), 16 in flight.
+    pub cpu16: f64,
 }
 
 impl Figures {
@@ -27,6 +31,8 @@ impl Figures {
             t64: m(|f| f.t64),
             s1: m(|f| f.s1),
             sn: m(|f| f.sn),
+            emb: m(|f| f.emb),
+            cpu16: m(|f| f.cpu16),
         }
     }
 }
@@ -48,8 +54,10 @@ where
     (times[n / 2], times[n * 99 / 100])
 }
 
-/// Calls per second with `concurrency` calls in flight, over `seconds`.
-pub async fn throughput<F, Fut>(seconds: f64, concurrency: usize, call: F) -> f64
+/// Calls per second with `concurrency` calls in flight, over `seconds`, and the process's CPU
+/// time per call (µs: client and loopback server together, all threads) — steadier than the
+/// rate on a shared machine, where other work takes turns on the cores.
+pub async fn throughput<F, Fut>(seconds: f64, concurrency: usize, call: F) -> (f64, f64)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
@@ -63,6 +71,7 @@ where
         .collect();
     futures::future::join_all(warm).await;
     let done = Arc::new(AtomicUsize::new(0));
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(seconds);
     let workers: Vec<_> = (0..concurrency)
@@ -77,8 +86,29 @@ where
         })
         .collect();
     futures::future::join_all(workers).await;
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let (calls, wall) = (done.load(Ordering::Relaxed) as f64, started.elapsed());
+    (
+        calls / wall.as_secs_f64(),
+        (cpu_seconds() - cpu) * 1e6 / calls,
+    )
 }
+
+/// CPU time this process has used (user + system, all threads), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / CLOCK_TICKS_PER_SECOND
+}
+
+/// `sysconf(_SC_CLK_TCK)`, the unit of those fields: 100 on Linux for every architecture in use.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// Content events per second over `count` concurrent streams.
 pub async fn streams<F, Fut>(count: usize, stream: F) -> f64

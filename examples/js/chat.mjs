@@ -52,6 +52,11 @@ try {
   console.log(`content: ${JSON.stringify(resp.content)}`);
   console.log(showUsage(resp.usage));
 
+  // The same request counted by the server, chat template included: equal to prompt usage.
+  const count = client.countTokens(request);
+  console.log(`== count-tokens: ${count.promptTokens} prompt tokens (model ${count.model}, `
+    + `context ${count.maxModelLen ?? 'unknown'})`);
+
   console.log('== chat-stream');
   stream = client.chatStream(request);
   for (;;) {

@@ -8,8 +8,9 @@ Usage:
 
 The script loads the component with the WASI 0.2 and wasi:http implementations that ship
 inside wasmtime-py, opens a `client` with one `openai-compatible` backend, sends one chat
-and prints the answer and token usage, then streams the same prompt with
-`chat-stream.blocking-next`, printing each delta until the stream ends. A failed call
+and prints the answer and token usage, counts the prompt's tokens as the server does, then
+streams the same prompt with `chat-stream.blocking-next`, printing each delta until the
+stream ends. A failed call
 prints the WIT `error` (code and message) and exits with status 1.
 
 How wasmtime-py (>= 46) maps WIT values to Python:
@@ -176,6 +177,11 @@ def main() -> int:
               f"attempts {resp.attempts}, finish {show_variant(getattr(resp, 'finish-reason'))})")
         print(f"content: {resp.content!r}")
         print(show_usage(resp))
+
+        # --- the same request counted by the server (chat template included) --------------
+        count = llm.call("[method]client.count-tokens", client, request)
+        print(f"== count-tokens: {getattr(count, 'prompt-tokens')} prompt tokens "
+              f"(model {count.model}, context {getattr(count, 'max-model-len')})")
 
         # --- the same prompt, streamed ----------------------------------------------------
         print("== chat-stream")

@@ -3,6 +3,9 @@
 //! headers, body) so tests can assert on what was sent, and injects faults: hanging before
 //! the head, closing mid-body, dripping slowly, never ending, and huge bodies.
 //!
+//! [`sim_fleet`] is a different kind of server: many simulated LLM servers, each with a
+//! [`prefix_cache`] model, answering from the request itself (routing benchmarks).
+//!
 //! [`replies`] builds the answers in each server's shape:
 //!
 //! ```no_run
@@ -15,7 +18,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod prefix_cache;
 pub mod replies;
+pub mod sim_fleet;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};

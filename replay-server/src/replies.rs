@@ -133,6 +133,25 @@ pub fn models(ids: &[&str]) -> Reply {
     Reply::json(json!({"object": "list", "data": data}).to_string())
 }
 
+/// `200`: vLLM's embeddings answer for `count` inputs, each a `dims`-long float vector whose
+/// values differ per input (`input index + component / dims`), with usage.
+pub fn embeddings(count: usize, dims: usize) -> Reply {
+    let data: Vec<Value> = (0..count)
+        .map(|i| {
+            let vector: Vec<f64> = (0..dims)
+                .map(|d| i as f64 + d as f64 / dims as f64)
+                .collect();
+            json!({"object": "embedding", "index": i, "embedding": vector})
+        })
+        .collect();
+    let tokens = count * 8;
+    Reply::json(
+        json!({"object": "list", "data": data, "model": MODEL,
+               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        .to_string(),
+    )
+}
+
 /// The OpenAI error type name a status usually comes with.
 fn error_type(status: u16) -> &'static str {
     match status {

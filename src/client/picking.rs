@@ -62,7 +62,7 @@ impl<I: Io> Client<I> {
         }
     }
 
-    /// One routing decision, counted in the chosen backend's picks since its reading.
+    /// One routing decision, counted as a running attempt on the chosen backend until it ends.
     fn route_once(
         &self,
         eligible: &[BackendId],

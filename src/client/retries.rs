@@ -25,7 +25,10 @@ impl<I: Io> Client<I> {
         loop {
             let b = self.pick(eligible, &tried, deadline, route);
             attempts += 1;
-            let failure = match attempt(b, attempts) {
+            let outcome = attempt(b, attempts);
+            // A streamed answer ends later, but this instance picks nothing else until then.
+            self.state().backends[b.0].attempt_ended();
+            let failure = match outcome {
                 Ok(value) => {
                     self.state().backends[b.0].succeeded();
                     return Ok(value);

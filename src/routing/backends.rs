@@ -1,7 +1,7 @@
 //! What a client remembers about each backend between calls, in one record per backend:
-//! its failure cooldown, its last `/metrics` load reading (and the picks made since), and the
-//! models it reported. Configuration (URL, key, weight) lives in `config::Backend`; this is
-//! the mutable half, indexed by the same [`BackendId`].
+//! its failure cooldown, its last `/metrics` load reading (and our attempts it cannot
+//! include), and the models it reported. Configuration (URL, key, weight) lives in
+//! `config::Backend`; this is the mutable half, indexed by the same [`BackendId`].
 
 use crate::config::CooldownSettings;
 use crate::types::{BackendKind, ModelInfo};
@@ -19,9 +19,11 @@ pub struct BackendState {
     cooling_until_ms: u64,
     /// The last `/metrics` reading.
     reading: Option<LoadReading>,
-    /// Picks since that reading, added to its load so that calls within one reading's
-    /// lifetime spread instead of piling onto one backend.
-    picks_since_reading: u32,
+    /// Our attempts sent here since that reading and still running: the reading cannot
+    /// include them, so they are added to its load. An attempt that ended is no load (it
+    /// used to count until the next reading, which made an idle server look busy to quick
+    /// back-to-back calls).
+    running_since_reading: u32,
     /// Models from `GET /models`.
     discovered: Option<Discovered>,
     /// The server family of an `auto` backend, once its model list told it.
@@ -78,10 +80,11 @@ impl BackendState {
         self.cooling_until_ms = now_ms.saturating_add(wait);
     }
 
-    /// The load of the last reading plus the picks since, when the server reports load.
+    /// The load of the last reading plus our attempts still running that it cannot include,
+    /// when the server reports load.
     pub fn load(&self) -> Option<f64> {
         let load = self.reading?.load?;
-        Some(load + f64::from(self.picks_since_reading))
+        Some(load + f64::from(self.running_since_reading))
     }
 
     /// The last reading's load when it is younger than `ttl_ms` (a server without metrics
@@ -102,12 +105,18 @@ impl BackendState {
             load,
             at_ms: now_ms,
         });
-        self.picks_since_reading = 0;
+        self.running_since_reading = 0;
     }
 
     /// The router sent an attempt here.
     pub fn picked(&mut self) {
-        self.picks_since_reading = self.picks_since_reading.saturating_add(1);
+        self.running_since_reading = self.running_since_reading.saturating_add(1);
+    }
+
+    /// An attempt sent here has its answer (or failed). One sent before the last reading
+    /// was counted by the server, not here: the count never goes below zero.
+    pub fn attempt_ended(&mut self) {
+        self.running_since_reading = self.running_since_reading.saturating_sub(1);
     }
 
     /// Models from the last listing, when younger than `ttl_ms`.
@@ -158,12 +167,18 @@ mod tests {
     }
 
     #[test]
-    fn readings_expire_and_count_picks_since() {
+    fn readings_expire_and_count_running_attempts_since() {
         let mut b = BackendState::default();
         assert_eq!(b.reading(0, 1000, 30), None);
         b.record_reading(Some(3.0), 0);
         b.picked();
-        assert_eq!(b.load(), Some(4.0));
+        b.picked();
+        assert_eq!(b.load(), Some(5.0));
+        b.attempt_ended();
+        assert_eq!(b.load(), Some(4.0), "an ended attempt is no load");
+        b.attempt_ended();
+        b.attempt_ended();
+        assert_eq!(b.load(), Some(3.0), "never below the reading");
         assert_eq!(b.reading(999, 1000, 30), Some(Some(3.0)));
         assert_eq!(b.reading(1000, 1000, 30), None);
         b.record_reading(None, 0);

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use llm_core_host::types::*;
-use replay_server::{ReplayServer, Reply};
+use replay_server::{ReplayServer, Reply, replies};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,4 +154,101 @@ async fn logprobs_and_cached_tokens_are_read_from_vllm() {
     );
     let r = client.chat(ask("hi")).await.unwrap();
     assert_eq!(r.usage.unwrap().cached_tokens, Some(8));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sglang_shapes_for_token_counts_embeddings_streamed_logprobs_and_images() {
+    let server = ReplayServer::start().await;
+    let client = client(BackendKind::Sglang, &server.base_url()).await;
+
+    // Token counts: SGLang's `/tokenize` takes the chat messages, like vLLM's.
+    server.on(
+        "/tokenize",
+        Reply::json(r#"{"tokens":[1,2,3,4,5,6,7,8,9],"count":9,"max_model_len":8192}"#),
+    );
+    let count = client.count_tokens(ask("Count me")).await.unwrap();
+    assert_eq!((count.prompt_tokens, count.max_model_len), (9, Some(8192)));
+    assert_eq!(server.last().json()["messages"][0]["content"], "Count me");
+
+    // Embeddings from a generative model: SGLang's error shape, kept whole.
+    let refusal = r#"{"object":"error","message":"This model does not appear to be an embedding model by default.","type":"BadRequestError","param":null,"code":400}"#;
+    server.push("/v1/embeddings", Reply::status_json(400, refusal));
+    let err = client
+        .embed(EmbedRequest {
+            inputs: vec!["x".into()],
+            model: Some("m".into()),
+            dimensions: None,
+            batch_size: None,
+            timeout_ms: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.status), (ErrorCode::HttpStatus, Some(400)));
+    assert!(
+        err.message.contains("not appear to be an embedding model"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.body.as_deref(), Some(refusal));
+
+    // Streamed logprobs: each chunk's `logprobs.content` becomes a logprobs event.
+    let lp = |token: &str, logprob: f64| json!({"content": [{"token": token, "logprob": logprob, "top_logprobs": [{"token": token, "logprob": logprob}, {"token": "x", "logprob": -9.0}]}]});
+    let chunk = |text: &str, logprob: f64| {
+        json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "logprobs": lp(text, logprob), "finish_reason": null}]}).to_string()
+    };
+    server.push(
+        CHAT,
+        Reply::sse_raw([
+            replies::event(&chunk("Hi", -0.5)),
+            replies::event(&chunk(" there", -1.5)),
+            replies::event(&replies::finish_chunk("stop")),
+            replies::event(replies::DONE),
+        ]),
+    );
+    let mut req = ask("hi");
+    req.logprobs = Some(1);
+    let mut stream = client.chat_stream(req).await.unwrap();
+    let mut streamed = Vec::new();
+    let mut done = None;
+    while let Some(event) = futures::StreamExt::next(&mut stream).await {
+        match event.unwrap() {
+            StreamEvent::Logprobs(l) => streamed.extend(l),
+            StreamEvent::Done(r) => done = Some(r),
+            _ => {}
+        }
+    }
+    let tokens: Vec<_> = streamed
+        .iter()
+        .map(|t| (t.token.as_str(), t.logprob))
+        .collect();
+    assert_eq!(tokens, [("Hi", -0.5), (" there", -1.5)]);
+    assert_eq!(streamed[1].top[1].token, "x");
+    assert_eq!(done.unwrap().content.as_deref(), Some("Hi there"));
+    let sent = server.last().json();
+    assert_eq!(
+        (&sent["logprobs"], &sent["top_logprobs"]),
+        (&json!(true), &json!(1))
+    );
+
+    // An image to a text-only SGLang model: its error, typed, with the body.
+    server.push(
+        CHAT,
+        Reply::status_json(
+            400,
+            r#"{"object":"error","message":"The model does not support image input.","type":"BadRequestError","param":null,"code":400}"#,
+        ),
+    );
+    let mut req = ask("What is this?");
+    req.messages[0].parts = vec![ContentPart::ImageUrl("https://example.com/cat.png".into())];
+    let e = client.chat(req).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::HttpStatus);
+    assert!(
+        e.message.contains("does not support image input"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        server.last().json()["messages"][0]["content"][1],
+        json!({"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}})
+    );
 }

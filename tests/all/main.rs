@@ -11,6 +11,7 @@ mod cache;
 mod chat;
 mod cli;
 mod control;
+mod fleet;
 mod hostile;
 mod limits;
 mod live;
