@@ -15,6 +15,7 @@ mod hostile;
 mod limits;
 mod live;
 mod readme;
+mod reliability;
 mod routing;
 mod streaming;
 mod support;
