@@ -8,6 +8,7 @@
 
 mod breadth;
 mod cache;
+mod chaos;
 mod chat;
 mod cli;
 mod control;
