@@ -12,8 +12,11 @@ pub mod decoders;
 pub mod input;
 pub mod stream;
 
+/// A fuzz target: takes any bytes, panics when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target by the name its `fuzz/fuzz_targets/<name>.rs` and corpus directory use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sse_stream", stream::run),
     ("completion", decoders::completion),
     ("error_body", decoders::error_body),
@@ -30,7 +33,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 

@@ -39,7 +39,7 @@ fn files(dir: &Path) -> Vec<Vec<u8>> {
     paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
-fn run_target(name: &str, f: fn(&[u8])) {
+fn run_target(name: &str, f: super::Target) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut inputs = files(&root.join("fuzz/seeds").join(name));
     inputs.extend(files(&root.join("tests/fixtures")));

@@ -227,11 +227,7 @@ async fn call(client: &llm_core_host::Client, s: &Script, i: usize) -> Option<Er
             // Whitespace-only content beside tool calls is dropped from the record.
             let calls = !(r.tool_calls.is_empty() && r.invalid_tool_calls.is_empty());
             let content = match r.content.clone() {
-                None if calls => shown
-                    .trim()
-                    .is_empty()
-                    .then(|| shown.clone())
-                    .unwrap_or_default(),
+                None if calls && shown.trim().is_empty() => shown.clone(),
                 c => c.unwrap_or_default(),
             };
             if s.stream {
