@@ -13,7 +13,7 @@ use crate::types::*;
 use crate::url::BaseUrl;
 use serde_json::{Value, json};
 
-const REGEX: &[&str] = &[
+pub const REGEX: &[&str] = &[
     "a", "b", "é", ".", "*", "+", "?", "|", "(", ")", "[", "]", "^", "-", "\\d", "\\w", "\\s",
     "\\", "{2}", "{1,3}", "{,", "}", "{99999}", "[^a]", "(?:", "$", "a-z", "\\.", " ",
 ];
