@@ -7,7 +7,7 @@ use super::input::{Input, floor};
 use crate::config;
 use crate::constraints::{gbnf, regex_check};
 use crate::decode::json_output;
-use crate::redact::{MARK, Redactor, StreamRedactor};
+use crate::redact::{Redactor, StreamRedactor};
 use crate::routing::retry;
 use crate::types::*;
 use crate::url::BaseUrl;
@@ -302,7 +302,7 @@ pub fn retry_after(data: &[u8]) {
     let _ = retry::http_date(&input.text(40));
 }
 
-/// Text from an alphabet that shares no character with [`MARK`], so a replacement can
+/// Text from an alphabet that shares no character with `[redacted]`, so a replacement can
 /// never form a key.
 const KEY_CHARS: &[&str] = &["x", "y", "z", "1", "é", " "];
 
@@ -379,6 +379,5 @@ pub fn redaction(data: &[u8]) {
                 "channel {i}: streamed redaction differs from whole (key {keys:?})"
             );
         }
-        assert!(!shown.contains(&MARK[1..MARK.len() - 1]) || shown.contains(MARK));
     }
 }
