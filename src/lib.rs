@@ -44,6 +44,10 @@ pub mod config;
 pub mod constraints;
 pub mod decode;
 pub mod errors;
+// Fuzz targets and their invariants (fuzz/, and stable tests); not public API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod redact;
 pub mod routing;

@@ -9,7 +9,7 @@
 //! could still grow into a key ([`StreamRedactor`]): at most the longest key's length minus
 //! one, released as soon as the next delta decides.
 
-use crate::types::{BackendHealth, ChatResponse, Error, StreamEvent, ToolCall};
+use crate::types::{BackendHealth, ChatResponse, Error, StreamEvent, ToolCall, ToolCallDelta};
 
 /// What a key is replaced with.
 pub const MARK: &str = "[redacted]";
@@ -128,11 +128,13 @@ impl Redactor {
     }
 }
 
-/// The text channels of a stream whose tails are held back.
+/// The text channels of a stream whose tails are held back: content, reasoning, and the
+/// arguments of each tool call (by index; a key can be split across argument fragments).
 #[derive(Default)]
 pub struct StreamRedactor {
     content: String,
     reasoning: String,
+    calls: std::collections::BTreeMap<u32, String>,
 }
 
 impl StreamRedactor {
@@ -159,7 +161,11 @@ impl StreamRedactor {
                 StreamEvent::ToolCall(mut d) => {
                     r.opt(&mut d.id);
                     r.opt(&mut d.name);
-                    r.text(&mut d.arguments);
+                    // The delta always goes out (it may carry the id and name); only the
+                    // arguments' risky tail waits for the next fragment of the same call.
+                    let held = self.calls.entry(d.index).or_default();
+                    let args = std::mem::take(&mut d.arguments);
+                    d.arguments = release(r, held, args).unwrap_or_default();
                     out.push(StreamEvent::ToolCall(d));
                 }
                 // Single tokens: a key spans many, and the text events are redacted.
@@ -193,6 +199,18 @@ impl StreamRedactor {
                 StreamEvent::Content(text)
             });
         }
+        for (index, mut arguments) in std::mem::take(&mut self.calls) {
+            if arguments.is_empty() {
+                continue;
+            }
+            r.text(&mut arguments);
+            out.push(StreamEvent::ToolCall(ToolCallDelta {
+                index,
+                id: None,
+                name: None,
+                arguments,
+            }));
+        }
     }
 }
 
@@ -214,7 +232,6 @@ fn release(r: &Redactor, held: &mut String, text: String) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::ToolCallDelta;
 
     const KEY: &str = "sk-secret-123456";
 
@@ -294,5 +311,37 @@ mod tests {
         );
         assert_eq!(texts(&out), "x sk-se|done:x [redacted]");
         assert!(matches!(&out[1], StreamEvent::ToolCall(d) if d.arguments == MARK));
+    }
+
+    /// Found by the `redaction` fuzz target: tool-call argument fragments were redacted one
+    /// by one, so a key split across two fragments reached the caller whole.
+    #[test]
+    fn a_key_split_across_tool_call_fragments_never_shows() {
+        let r = Redactor::new([KEY]);
+        let args = format!("{{\"auth\":\"{KEY}\"}}");
+        for split in 1..args.len() {
+            let mut s = StreamRedactor::default();
+            let mut out = Vec::new();
+            for part in [&args[..split], &args[split..]] {
+                let delta = ToolCallDelta {
+                    index: 0,
+                    id: Some("call_0".into()),
+                    name: None,
+                    arguments: part.to_string(),
+                };
+                let shown = s.events(&r, vec![StreamEvent::ToolCall(delta)]);
+                assert_eq!(shown.len(), 1, "a call delta (its id) is never held back");
+                out.extend(shown);
+            }
+            s.flush(&r, &mut out);
+            let shown: String = out
+                .iter()
+                .filter_map(|e| match e {
+                    StreamEvent::ToolCall(d) => Some(d.arguments.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(shown, "{\"auth\":\"[redacted]\"}", "split at {split}");
+        }
     }
 }

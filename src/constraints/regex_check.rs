@@ -91,7 +91,13 @@ fn compile(node: &Node, p: &mut Vec<Inst>) -> Option<()> {
         }
         Node::Repeat { node, min, max } => {
             for _ in 0..*min {
+                let before = p.len();
                 compile(node, p)?;
+                // A body that compiles to nothing (`(?:){99999}`) is nothing however often it
+                // is repeated: stop, or nested repeats of it would loop 99999^n times.
+                if p.len() == before {
+                    break;
+                }
             }
             match max {
                 None => {
@@ -222,5 +228,19 @@ mod tests {
         assert_eq!(matches("(a|a)*(a|a)*c", &long), Some(false));
         assert_eq!(matches("a{1000}{1000}", "a"), None); // too big to compile
         assert_eq!(matches("(?=a)", "a"), None); // outside the dialect
+    }
+
+    /// Found by the `regex` fuzz target: repeats of a group that compiles to nothing
+    /// looped 99999 × 99999 times (2.7 s natively; far longer in the component).
+    #[test]
+    fn nested_repeats_of_an_empty_group_compile_at_once() {
+        let started = std::time::Instant::now();
+        assert_eq!(matches("(?:[^a]aaa(?:){99999}){99999}a", ""), None);
+        assert_eq!(
+            matches("(?:(?:(?:){99999}){99999}){99999}x", "x"),
+            Some(true)
+        );
+        assert_eq!(matches("(?:){99999}b", "b"), Some(true));
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
     }
 }

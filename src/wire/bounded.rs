@@ -290,15 +290,59 @@ impl<'de> Deserialize<'de> for Kind {
                 Ok(Kind::String(v))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Checked>()?.is_some() {}
                 Ok(Kind::Array)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                while map.next_entry::<IgnoredAny, Checked>()?.is_some() {}
                 Ok(Kind::Object)
             }
         }
         d.deserialize_any(K)
+    }
+}
+
+/// Any JSON value, read without building it but checked as a `serde_json::Value` parse
+/// checks it: `IgnoredAny` skips numbers unread, so `{"a": 9e999}` would pass here and fail
+/// in the caller's parser (a number out of range).
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        struct C;
+        impl<'de> Visitor<'de> for C {
+            type Value = Checked;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_entry::<IgnoredAny, Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+        }
+        d.deserialize_any(C)
     }
 }
 
@@ -345,5 +389,19 @@ mod tests {
         assert_eq!(kind("null").unwrap(), Kind::Null);
         assert!(kind("{").is_err());
         assert!(kind("{} {}").is_err());
+    }
+
+    /// Found by the `tool_args` fuzz target: `{"":9.9E999999999}` was told an object, and
+    /// passed on as tool-call arguments no `serde_json::Value` parse accepts.
+    #[test]
+    fn out_of_range_numbers_are_not_valid_json_here_either() {
+        for text in [r#"{"":9.9E999999999}"#, r#"{"a":[1e400]}"#, "[-1e309]"] {
+            assert!(kind(text).is_err(), "{text}");
+            assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+        }
+        assert_eq!(
+            kind(r#"{"a":[1e308, -0.0, 18446744073709551615]}"#).unwrap(),
+            Kind::Object
+        );
     }
 }

@@ -22,6 +22,11 @@ impl SseParser {
 
     /// Parses `bytes`, calling `on_event` with each complete event's data.
     pub fn push(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(&str)) {
+        // An empty read says nothing: above all, not that the CR before it ended a line
+        // without its LF (that LF may come in the next chunk).
+        if bytes.is_empty() {
+            return;
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = bytes.strip_prefix(b"\n") {
@@ -208,6 +213,17 @@ mod tests {
         }
         let bytewise: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(events(&bytewise), whole);
+    }
+
+    /// Found by the `sse_stream` fuzz target: an empty chunk between a CR and its LF made
+    /// the LF a second line end, dispatching an event early (the transport's reads can be
+    /// empty).
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let whole = events(&[b"data: a\r\ndata: b\r\n\r\n"]);
+        assert_eq!(whole, vec!["a\nb"]);
+        assert_eq!(events(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]), whole);
+        assert_eq!(events(&[b"data:\r", b"", b"", b"\n\r\n"]), vec![""]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod breadth;
 mod cache;
+mod chaos;
 mod chat;
 mod cli;
 mod control;
@@ -16,6 +17,7 @@ mod hostile;
 mod limits;
 mod live;
 mod readme;
+mod reliability;
 mod routing;
 mod streaming;
 mod support;
