@@ -71,22 +71,30 @@ impl Native {
         let body =
             aios_llm_core::wire::request::chat_body(&self.request, "m", &self.backend, stream)
                 .expect("request body");
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        self.post("/chat/completions", body, accept).await
+    }
+
+    /// POSTs `body` to `path` under the API root, with the headers the component sends.
+    async fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        accept: &str,
+    ) -> hyper::Response<hyper::body::Incoming> {
         let uri = format!(
             "{}{}",
             self.backend.base.origin(),
-            self.backend.base.api_path("/chat/completions")
+            self.backend.base.api_path(path)
         );
         let req = hyper::Request::post(uri)
             .header("authorization", self.backend.authorization())
             .header("content-type", "application/json")
-            .header(
-                "accept",
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
+            .header("accept", accept)
             .header("user-agent", "aios-llm-core-native-bench")
             .header("content-length", body.len())
             .body(Full::new(Bytes::from(body)))
@@ -125,19 +133,7 @@ impl Native {
     pub async fn embed(&self) {
         use aios_llm_core::wire::embeddings::{body, parse};
         let body = body(&embed_inputs(), "m", None);
-        let uri = format!(
-            "{}{}",
-            self.backend.base.origin(),
-            self.backend.base.api_path("/embeddings")
-        );
-        let req = hyper::Request::post(uri)
-            .header("authorization", self.backend.authorization())
-            .header("content-type", "application/json")
-            .header("user-agent", "aios-llm-core-native-bench")
-            .header("content-length", body.len())
-            .body(Full::new(Bytes::from(body)))
-            .expect("request");
-        let response = self.http.request(req).await.expect("native request");
+        let response = self.post("/embeddings", body, "application/json").await;
         let bytes = response
             .into_body()
             .collect()

@@ -3,6 +3,7 @@
 //! generator, so a broken invariant fails `cargo test` without nightly or libFuzzer.
 
 use super::TARGETS;
+use crate::routing::rng::Rng as Xorshift;
 use std::path::Path;
 
 /// Inputs per target from the generator; `FUZZ_SMOKE_RUNS` raises it for a longer run.
@@ -13,15 +14,12 @@ fn runs() -> usize {
         .unwrap_or(3000)
 }
 
-/// xorshift64*: the same inputs on every machine.
-struct Rng(u64);
+/// The routing generator (xorshift64*), seeded per target: the same inputs on every machine.
+struct Rng(Xorshift);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn input(&mut self) -> Vec<u8> {
@@ -43,7 +41,7 @@ fn run_target(name: &str, f: super::Target) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut inputs = files(&root.join("fuzz/seeds").join(name));
     inputs.extend(files(&root.join("tests/fixtures")));
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
+    let mut rng = Rng(Xorshift::new(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64));
     inputs.extend((0..runs()).map(|_| rng.input()));
     for input in &inputs {
         // Also with a leading 0xff: the targets' "raw bytes" mode.

@@ -9,6 +9,7 @@
 //! `CHAOS_RUNS` (default 150) and `CHAOS_SEED` choose the run; scripts/soak loops it.
 
 use crate::support::*;
+use aios_llm_core::routing::rng::Rng as Xorshift;
 use llm_core_host::types::*;
 use replay_server::{ReplayServer, Reply, replies};
 use serde_json::json;
@@ -17,15 +18,12 @@ use std::time::Duration;
 const KEY: &str = "sk-chaos-key-0123456789abcdef";
 const MARK: &str = "[redacted]";
 
-/// xorshift64*: the same behaviours for the same seed on every machine.
-struct Rng(u64);
+/// The routing generator (xorshift64*): the same behaviours for the same seed on every machine.
+struct Rng(Xorshift);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -282,7 +280,7 @@ async fn random_server_behaviour_keeps_the_invariants_and_the_instance() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng(Xorshift::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
     let server = ReplayServer::start().await;
     // Not recording requests: a soak's memory is then the component's and the host's.
     server.quiet();
