@@ -167,8 +167,8 @@ impl<I: Io> Client<I> {
         })
     }
 
-    /// A backend's models for routing: the cached listing; else, unless it is cooling down,
-    /// a fresh one (a failure that blames the backend starts its cooldown, so a dead server
+    /// A backend's models for routing: unless it is cooling down, the cached or a fresh
+    /// listing (a failure that blames the backend starts its cooldown, so a dead server
     /// is not asked on every call); else its last listing, however old. `Err`: never listed
     /// and not askable now (with the failure, when it was asked).
     fn discover_for_routing(
@@ -190,10 +190,6 @@ impl<I: Io> Client<I> {
                     failure = Some(e);
                 }
             }
-        } else if let Some(models) =
-            self.state().backends[b.0].discovered(now, self.settings().discovery_ttl_ms)
-        {
-            return Ok(models.to_vec());
         }
         match self.state().backends[b.0].last_discovered() {
             Some(models) => Ok(models.to_vec()),
