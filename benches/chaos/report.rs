@@ -126,14 +126,18 @@ pub fn print(records: &[Record], faults: &[Fault], routing: &str, phase: Duratio
             .filter(|r| r.start >= f.at && r.start < next)
             .filter(|r| r.attempts > 1 || r.outcome.is_err())
             .map(|r| r.end - f.at)
-            .fold(0.0, f64::max);
+            .reduce(f64::max);
         let secs = |s: Option<f64>| s.map_or("never".into(), |s| format!("{s:.2} s"));
         let line = match f.name.as_str() {
             "restarted" | "SIGCONT" => format!("back in use after {}", secs(again)),
-            _ => format!(
-                "first success after {}, retries until {disturbed:.2} s",
-                secs(around)
-            ),
+            _ => match disturbed {
+                Some(d) => format!(
+                    "first success after {}, retries until {d:.2} s",
+                    secs(around)
+                ),
+                // (cache-aware routing may not have been using the server at all)
+                None => format!("first success after {}, no call retried", secs(around)),
+            },
         };
         println!("{} {}: {line}", f.name, f.server);
         timings.push(json!({"fault": f.name, "server": f.server, "at_s": f.at,

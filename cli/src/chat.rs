@@ -88,6 +88,9 @@ pub async fn run(core: &LlmCore, args: ChatArgs, out: &mut Stdout) -> Result<Exi
         && (args.stream
             || args.checkpoint.is_some()
             || (!target.json && (resuming || out.is_terminal())));
+    // Time to first token counts from here: a stream is handed over only once the server's
+    // first bytes (often the first token itself) are in.
+    let asked = std::time::Instant::now();
     let started = while_waiting(&waiting_for, progress, async {
         match call {
             Call::Chat(request) if !stream => client.chat(request).await.map(Err),
@@ -105,7 +108,7 @@ pub async fn run(core: &LlmCore, args: ChatArgs, out: &mut Stdout) -> Result<Exi
                 max_tokens,
                 checkpoint: args.checkpoint.clone(),
             };
-            return stream::print(s, &opts, out).await;
+            return stream::print(s, asked, &opts, out).await;
         }
         // `--resume --json`: the whole answer's record.
         Ok(s) => s.collect_response().await.map_err(explain)?,

@@ -69,14 +69,15 @@ async fn next(stream: &mut ChatStream, interrupts: Option<&mut Interrupts>) -> N
     }
 }
 
-/// Prints `stream` to the end, or until Ctrl-C suspends it.
+/// Prints `stream` (asked for at `asked`) to the end, or until Ctrl-C suspends it.
 pub async fn print(
     mut stream: ChatStream,
+    asked: Instant,
     opts: &StreamOpts,
     out: &mut Stdout,
 ) -> Result<ExitCode, Failure> {
     let mut printer = Printer {
-        started: Instant::now(),
+        started: asked,
         first_token: None,
         in_reasoning: false,
         color: out.is_terminal(),
@@ -173,6 +174,7 @@ async fn suspend(
 
 /// What has been printed so far, and the timings for the summary.
 struct Printer {
+    /// When the stream was asked for.
     started: Instant,
     first_token: Option<Duration>,
     in_reasoning: bool,

@@ -60,7 +60,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// `error` record; with constructors for the common cases.
 pub use bindings::exports::aios::llm::types;
 pub use cache::{CacheOutcome, LoadReport, default_dir as default_cache_dir};
-pub use pool::Client;
+pub use pool::{Client, PoolStats};
 pub use stream::ChatStream;
 pub use values::Redacted;
 

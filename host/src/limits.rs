@@ -100,6 +100,8 @@ pub(crate) struct MemoryLimiter {
     max: usize,
     /// The size asked for by the last growth refused, if any.
     denied: Option<usize>,
+    /// Bytes of linear memory granted to the store's memories so far (they never shrink).
+    granted: usize,
 }
 
 /// Core instances per store: one component instance holds a few (the program, WASI shims).
@@ -107,7 +109,16 @@ pub(crate) const CORE_INSTANCES_PER_STORE: usize = 4;
 
 impl MemoryLimiter {
     pub fn new(max: usize) -> MemoryLimiter {
-        MemoryLimiter { max, denied: None }
+        MemoryLimiter {
+            max,
+            denied: None,
+            granted: 0,
+        }
+    }
+
+    /// The store's linear memory in bytes, all memories together.
+    pub fn granted(&self) -> usize {
+        self.granted
     }
 
     /// Whether a growth past the limit was refused since the store was made.
@@ -122,7 +133,7 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -135,6 +146,7 @@ impl ResourceLimiter for MemoryLimiter {
                 desired,
             }));
         }
+        self.granted += desired.saturating_sub(current);
         Ok(true)
     }
 

@@ -15,10 +15,10 @@ use crate::types::{
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{ResourceAny, ResourceTable};
+use wasmtime::component::{Resource, ResourceAny, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Per-store data: a WASI context with nothing granted (no files, env, args or sockets), and
 /// the HTTP hooks of the sandbox.
@@ -34,6 +34,27 @@ pub struct HostState {
 impl HostState {
     pub(crate) fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
+    }
+
+    /// Deletes the request options of requests already handed over. wasmtime-wasi-http 48's
+    /// `outgoing-handler.handle` takes the guest's `own<request-options>`, copies it and
+    /// never deletes it, so each request left one entry in the table: about 120 bytes per
+    /// call, and an instance would fail every call once its table reached a million
+    /// entries (found by the soak, tests/all/soak.rs). The guest cannot name an options
+    /// resource once it has passed it on, so deleting it after the call is safe.
+    fn drop_spent_request_options(&mut self) {
+        let table = &mut self.table;
+        let mut left = table.iter_mut().count();
+        let mut key = 0u32;
+        while left > 0 && key < u32::MAX {
+            if let Ok(entry) = table.get_any_mut(key) {
+                left -= 1;
+                if entry.is::<RequestOptions>() {
+                    let _ = table.delete(Resource::<RequestOptions>::new_own(key));
+                }
+            }
+            key += 1;
+        }
     }
 }
 
@@ -113,6 +134,21 @@ fn first_ticket(seed: &Option<u64>) -> u64 {
     })
 }
 
+/// A client's instance pool at one moment ([`Client::pool_stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Instances waiting for a call.
+    pub idle_instances: usize,
+    /// Instances created since the client was opened (the first one included).
+    pub instances_created: u64,
+    /// Linear memory of the idle instances, in bytes (a guest's memory never shrinks, so a
+    /// leak inside the component shows here).
+    pub idle_memory_bytes: usize,
+    /// Host resources (HTTP requests, responses, bodies, streams, pollables) the idle
+    /// instances still hold: none once their calls are over, unless the guest leaks them.
+    pub idle_host_resources: usize,
+}
+
 /// A configured LLM client. Cheap to clone; clones share the instance pool.
 #[derive(Clone)]
 pub struct Client {
@@ -161,7 +197,8 @@ impl Lease {
     }
 
     pub fn release(mut self) {
-        if let Some(instance) = self.instance.take() {
+        if let Some(mut instance) = self.instance.take() {
+            instance.store.data_mut().drop_spent_request_options();
             self.shared
                 .idle
                 .lock()
@@ -215,6 +252,26 @@ impl Client {
                 .push(instance);
         }
         Ok(())
+    }
+
+    /// How many instances this client holds idle and has created so far: diagnostics, so a
+    /// long run can show its pool stays bounded (at most `max_concurrent_calls` idle; more
+    /// created only after traps and cancelled calls, which drop theirs).
+    pub fn pool_stats(&self) -> PoolStats {
+        let mut idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let idle_host_resources = idle
+            .iter_mut()
+            .map(|i| i.store.data_mut().table.iter_mut().count())
+            .sum();
+        PoolStats {
+            idle_host_resources,
+            idle_instances: idle.len(),
+            idle_memory_bytes: idle.iter().map(|i| i.store.data().memory.granted()).sum(),
+            instances_created: self
+                .shared
+                .created
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// The origins this client's component may reach.

@@ -235,6 +235,9 @@ struct Script {
     peak_in_flight: usize,
     /// One-shot replies per path, used in order before the default.
     queued: HashMap<String, VecDeque<Reply>>,
+    /// One-shot replies per `x-request-id`, used before the path's: concurrent callers each
+    /// get their own script.
+    by_request: HashMap<String, VecDeque<Reply>>,
     defaults: HashMap<String, Reply>,
     recorded: Vec<Recorded>,
 }
@@ -347,6 +350,23 @@ impl ReplayServer {
         self
     }
 
+    /// A one-shot reply for the next request whose `x-request-id` header is `id`, whatever
+    /// its path; such replies come before the path's. Lets concurrent callers script their
+    /// own calls (a soak's many clients on one server).
+    pub fn push_for(&self, id: &str, reply: Reply) -> &Self {
+        self.lock()
+            .by_request
+            .entry(id.to_string())
+            .or_default()
+            .push_back(reply);
+        self
+    }
+
+    /// Replies pushed with [`ReplayServer::push_for`] that no request has taken yet.
+    pub fn unclaimed(&self) -> usize {
+        self.lock().by_request.values().map(VecDeque::len).sum()
+    }
+
     /// Stops recording requests (for benchmarks; `requests()` then stays empty).
     pub fn quiet(&self) -> &Self {
         self.lock().quiet = true;
@@ -403,6 +423,10 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let headers = req
         .headers()
         .iter()
@@ -431,9 +455,16 @@ async fn handle(
         }
         s.in_flight += 1;
         s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
-        s.queued
-            .get_mut(&path)
-            .and_then(VecDeque::pop_front)
+        let keyed = id.and_then(|id| {
+            let queue = s.by_request.get_mut(&id)?;
+            let reply = queue.pop_front();
+            if queue.is_empty() {
+                s.by_request.remove(&id);
+            }
+            reply
+        });
+        keyed
+            .or_else(|| s.queued.get_mut(&path).and_then(VecDeque::pop_front))
             .or_else(|| s.defaults.get(&path).cloned())
     };
     let reply = reply.unwrap_or_else(|| Reply::status_json(404, format!(r#"{{"error":{{"message":"no reply scripted for {path}","type":"NotFoundError","code":404}}}}"#)));

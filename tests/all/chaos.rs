@@ -1,274 +1,12 @@
-//! Randomized server behaviour through the real component: a fixed-seed generator scripts
-//! the replay server with statuses, headers, error bodies echoing the key, whole answers
-//! (some corrupt), and streams split at random bytes, delayed, cut, or left without an end,
-//! with the key spread across deltas and tool-call fragments. After every call: no key in
-//! anything returned; a finished stream's record equals what its events delivered; a failed
-//! one keeps a partial that starts with what was delivered and is a prefix of what was sent;
-//! never an `internal` error; and the same client answers the next call.
+//! Randomized server behaviour through the real component: one client, the behaviours of
+//! `faults` one after another, each followed by a plain call on the same client (the
+//! instance must stay usable).
 //!
-//! `CHAOS_RUNS` (default 150) and `CHAOS_SEED` choose the run; scripts/soak loops it.
+//! `CHAOS_RUNS` (default 150) and `CHAOS_SEED` choose the run.
 
+use crate::faults::{Rng, call, client_config, script};
 use crate::support::*;
-use aios_llm_core::routing::rng::Rng as Xorshift;
-use llm_core_host::types::*;
-use replay_server::{ReplayServer, Reply, replies};
-use serde_json::json;
-use std::time::Duration;
-
-const KEY: &str = "sk-chaos-key-0123456789abcdef";
-const MARK: &str = "[redacted]";
-
-/// The routing generator (xorshift64*): the same behaviours for the same seed on every machine.
-struct Rng(Xorshift);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    /// A piece of text: words, multi-byte characters, and the key whole or in parts.
-    fn text(&mut self) -> String {
-        let cut = 1 + self.below(KEY.len() - 1);
-        match self.below(9) {
-            0 => KEY.to_string(),
-            1 => KEY[..cut].to_string(),
-            2 => KEY[cut..].to_string(),
-            3 => "wörld 🦀".into(),
-            4 => "\n".into(),
-            5 => " ".into(),
-            _ => "Hello".into(),
-        }
-    }
-}
-
-/// One scripted behaviour and what it sent.
-struct Script {
-    reply: Reply,
-    stream: bool,
-    /// Content and tool-call arguments as sent (unredacted).
-    content: String,
-    arguments: String,
-    /// Whether the answer was sent whole and well-formed.
-    clean: bool,
-}
-
-fn error_reply(rng: &mut Rng) -> Script {
-    let status = [400, 401, 404, 413, 429, 500, 502, 503][rng.below(8)];
-    let message = format!("bad key {KEY}: {}", rng.text());
-    let body = match rng.below(3) {
-        0 => replies::error_body(status, &message),
-        1 => replies::flat_error_body(status, &message),
-        _ => format!("<html>{message}</html>"),
-    };
-    let wait = rng.below(3).to_string();
-    let reply = Reply::with_headers(status, &[("retry-after", &wait), ("x-echo", KEY)], body);
-    Script {
-        reply,
-        stream: rng.chance(50),
-        content: String::new(),
-        arguments: String::new(),
-        clean: false,
-    }
-}
-
-fn whole_reply(rng: &mut Rng) -> Script {
-    let content: String = (0..rng.below(6)).map(|_| rng.text()).collect();
-    let mut body =
-        replies::completion_body(json!({"role": "assistant", "content": content}), "stop");
-    let clean = !rng.chance(20);
-    if !clean {
-        let mut at = rng.below(body.len());
-        while !body.is_char_boundary(at) {
-            at -= 1;
-        }
-        body.truncate(at);
-    }
-    Script {
-        reply: Reply::json(body),
-        stream: false,
-        content,
-        arguments: String::new(),
-        clean,
-    }
-}
-
-fn stream_reply(rng: &mut Rng) -> Script {
-    let (mut content, mut arguments, mut events) = (String::new(), String::new(), Vec::new());
-    let mut clean = true;
-    for _ in 0..1 + rng.below(8) {
-        let text = rng.text();
-        if rng.chance(25) {
-            let call = json!({"index": 0, "id": "call_1", "type": "function",
-                              "function": {"name": "get", "arguments": text}});
-            events.push(replies::chunk(json!({"tool_calls": [call]}), None));
-            arguments.push_str(&text);
-        } else {
-            events.push(replies::content_chunk(&text));
-            content.push_str(&text);
-        }
-        if rng.chance(3) {
-            events.push("{not json".into());
-            clean = false;
-            break;
-        }
-    }
-    if clean && rng.chance(90) {
-        let reason = if arguments.is_empty() {
-            "stop"
-        } else {
-            "tool_calls"
-        };
-        events.push(replies::finish_chunk(reason));
-        events.push("[DONE]".into());
-    } else {
-        clean = false;
-    }
-    let body: Vec<u8> = events
-        .iter()
-        .flat_map(|e| replies::event(e).into_bytes())
-        .collect();
-    let mut cuts: Vec<usize> = (0..rng.below(6))
-        .map(|_| rng.below(body.len() + 1))
-        .collect();
-    cuts.sort_unstable();
-    let mut parts = Vec::new();
-    let mut from = 0;
-    for c in cuts.into_iter().chain([body.len()]) {
-        parts.push(body[from..c].to_vec());
-        from = c;
-    }
-    let n = parts.len();
-    let mut reply = Reply::sse_raw(parts).delayed(Duration::from_millis(rng.below(4) as u64));
-    if rng.chance(15) {
-        reply = reply.cut_after(rng.below(n));
-        clean = false;
-    }
-    if rng.chance(3) {
-        // Silence past the between-bytes timeout.
-        reply = Reply::sse_raw([
-            body[..body.len() / 2].to_vec(),
-            body[body.len() / 2..].to_vec(),
-        ])
-        .delayed(Duration::from_millis(700));
-        clean = false;
-    }
-    Script {
-        reply,
-        stream: true,
-        content,
-        arguments,
-        clean,
-    }
-}
-
-fn script(rng: &mut Rng) -> Script {
-    match rng.below(10) {
-        0 | 1 => error_reply(rng),
-        2 | 3 => whole_reply(rng),
-        _ => stream_reply(rng),
-    }
-}
-
-fn request() -> ChatRequest {
-    let mut r = ask("go");
-    r.tools = vec![ToolDefinition {
-        name: "get".into(),
-        description: None,
-        parameters: None,
-    }];
-    r.split_reasoning = Some(false);
-    r.recover_tool_calls = Some(false);
-    r
-}
-
-/// Text with the mark put back as the key: comparable with what was sent.
-fn unredacted(text: &str) -> String {
-    text.replace(MARK, KEY)
-}
-
-/// Runs one scripted call and checks it; returns the error code, if any, for the summary.
-async fn call(client: &llm_core_host::Client, s: &Script, i: usize) -> Option<ErrorCode> {
-    use futures::StreamExt;
-    let (mut shown, mut args) = (String::new(), String::new());
-    let result = if s.stream {
-        match client.chat_stream(request()).await {
-            Err(e) => Err(e),
-            Ok(mut stream) => loop {
-                match stream
-                    .next()
-                    .await
-                    .expect("a stream ends with done or an error")
-                {
-                    Ok(StreamEvent::Done(r)) => break Ok(r),
-                    Ok(StreamEvent::Content(t)) => shown.push_str(&t),
-                    Ok(StreamEvent::ToolCall(d)) => args.push_str(&d.arguments),
-                    Ok(_) => {}
-                    Err(e) => break Err(e),
-                }
-            },
-        }
-    } else {
-        client.chat(request()).await
-    };
-    let all = format!("{shown}\n{args}\n{result:?}");
-    assert!(!all.contains(KEY), "call {i} leaks the key: {all}");
-    match result {
-        Ok(r) => {
-            // Whitespace-only content beside tool calls is dropped from the record.
-            let calls = !(r.tool_calls.is_empty() && r.invalid_tool_calls.is_empty());
-            let content = match r.content.clone() {
-                None if calls && shown.trim().is_empty() => shown.clone(),
-                c => c.unwrap_or_default(),
-            };
-            if s.stream {
-                assert_eq!(
-                    content, shown,
-                    "call {i}: the record differs from the events"
-                );
-            }
-            if s.clean && !(calls && s.content.trim().is_empty()) {
-                assert_eq!(unredacted(&content), s.content, "call {i}");
-                let sent: String = r.tool_calls.iter().map(|c| c.arguments.as_str()).collect();
-                let invalid: String = r
-                    .invalid_tool_calls
-                    .iter()
-                    .map(|c| c.raw_arguments.as_str())
-                    .collect();
-                assert_eq!(
-                    unredacted(&format!("{sent}{invalid}")).is_empty(),
-                    s.arguments.is_empty(),
-                    "call {i}"
-                );
-            }
-            None
-        }
-        Err(e) => {
-            assert_ne!(e.code, ErrorCode::Internal, "call {i}: {e:?}");
-            if let Some(p) = &e.partial {
-                let partial = p.content.clone().unwrap_or_default();
-                assert!(
-                    partial.starts_with(shown.trim_end()),
-                    "call {i}: partial {partial:?} lost delivered {shown:?}"
-                );
-                assert!(
-                    s.content
-                        .starts_with(unredacted(partial.trim_end()).as_str()),
-                    "call {i}: partial {partial:?} of {:?}",
-                    s.content
-                );
-            }
-            Some(e.code)
-        }
-    }
-}
+use replay_server::{ReplayServer, replies};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn random_server_behaviour_keeps_the_invariants_and_the_instance() {
@@ -280,21 +18,18 @@ async fn random_server_behaviour_keeps_the_invariants_and_the_instance() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
-    let mut rng = Rng(Xorshift::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    let mut rng = Rng::new(seed);
     let server = ReplayServer::start().await;
-    // Not recording requests: a soak's memory is then the component's and the host's.
     server.quiet();
-    let mut cfg = config(BackendKind::Vllm, &server.base_url());
-    cfg.backends[0].api_key = Some(KEY.into());
-    cfg.retry.max_attempts = Some(1);
-    cfg.timeouts.between_bytes_ms = Some(300);
-    cfg.timeouts.total_ms = Some(5_000);
-    let client = core().client(cfg).await.expect("valid config");
+    let client = core()
+        .client(client_config(&server.base_url()))
+        .await
+        .expect("valid config");
     let mut codes = std::collections::BTreeMap::new();
     for i in 0..runs {
         let s = script(&mut rng);
         server.push(CHAT, s.reply.clone());
-        let code = call(&client, &s, i).await;
+        let code = call(&client, &s, None, &i.to_string()).await;
         *codes.entry(format!("{code:?}")).or_insert(0) += 1;
         // The same client (and instance pool) answers a plain call next.
         server.push(CHAT, replies::text("fine"));

@@ -64,7 +64,7 @@ fn exists(name: &str) -> bool {
 }
 
 /// Modules whose every test is a fault test, and words that mark one elsewhere.
-const FAULT_MODULES: &[&str] = &["hostile", "limits", "cache", "tls", "chaos"];
+const FAULT_MODULES: &[&str] = &["hostile", "limits", "cache", "tls", "chaos", "soak"];
 const FAULT_MODULES_IN_PART: &[&str] = &["streaming", "chat", "routing", "control", "tools"];
 const FAULT_WORDS: &[&str] = &[
     "cut",

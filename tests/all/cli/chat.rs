@@ -218,6 +218,21 @@ async fn stream_prints_tokens_and_a_summary_or_json_lines() {
     ] {
         assert!(summary.contains(part), "{part} in {summary}");
     }
+    // The wait for the server counts: the stream is handed over only once its first bytes
+    // are in (it used to read "0 ms to first token" whatever the server took).
+    server.push(
+        CHAT,
+        Reply::sse(&refs).after(std::time::Duration::from_millis(400)),
+    );
+    let o = chat_cmd(&url, &["--stream", "hi"]).await;
+    let summary = stderr(&o);
+    let ttft: f64 = summary
+        .split(" ms to first token")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a first-token time in {summary}"));
+    assert!(ttft >= 400.0, "{summary}");
 
     let o = chat_cmd(&url, &["--stream", "--json", "hi"]).await;
     let lines: Vec<Value> = stdout(&o)
