@@ -8,6 +8,7 @@ use crate::errors;
 use crate::limits::{CpuMeter, MemoryLimiter};
 use crate::received::{BackendNames, CallLog};
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
+use crate::spent;
 use crate::stream::ChatStream;
 use crate::types::{
     BackendHealth, ChatRequest, ChatResponse, Checkpoint, ClientConfig, EmbedRequest, Embeddings,
@@ -15,10 +16,10 @@ use crate::types::{
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{Resource, ResourceAny, ResourceTable};
+use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Per-store data: a WASI context with nothing granted (no files, env, args or sockets), and
 /// the HTTP hooks of the sandbox.
@@ -36,25 +37,9 @@ impl HostState {
         &mut self.table
     }
 
-    /// Deletes the request options of requests already handed over. wasmtime-wasi-http 48's
-    /// `outgoing-handler.handle` takes the guest's `own<request-options>`, copies it and
-    /// never deletes it, so each request left one entry in the table: about 120 bytes per
-    /// call, and an instance would fail every call once its table reached a million
-    /// entries (found by the soak, tests/all/soak.rs). The guest cannot name an options
-    /// resource once it has passed it on, so deleting it after the call is safe.
+    /// Drops what wasmtime-wasi-http left in the table for calls already over.
     fn drop_spent_request_options(&mut self) {
-        let table = &mut self.table;
-        let mut left = table.iter_mut().count();
-        let mut key = 0u32;
-        while left > 0 && key < u32::MAX {
-            if let Ok(entry) = table.get_any_mut(key) {
-                left -= 1;
-                if entry.is::<RequestOptions>() {
-                    let _ = table.delete(Resource::<RequestOptions>::new_own(key));
-                }
-            }
-            key += 1;
-        }
+        spent::drop_request_options(&mut self.table);
     }
 }
 
