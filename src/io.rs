@@ -137,6 +137,20 @@ pub trait Io {
         deadline: Deadline,
     ) -> Result<Self::Incoming, Error>;
 
+    /// Sends several requests at once and waits for each response head; the results in the
+    /// same order. By default one after another; a transport that can have several in
+    /// flight waits only as long as the slowest.
+    fn send_all(
+        &self,
+        requests: &[(Request<'_>, PhaseTimeouts)],
+        deadline: Deadline,
+    ) -> Vec<Result<Self::Incoming, Error>> {
+        requests
+            .iter()
+            .map(|(r, t)| self.send(r, *t, deadline))
+            .collect()
+    }
+
     /// Monotonic clock, nanoseconds.
     fn now_ns(&self) -> u64;
 

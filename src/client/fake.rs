@@ -114,6 +114,8 @@ struct World {
     defaults: HashMap<String, Reply>,
     sent: Vec<Sent>,
     slept_ms: Vec<u64>,
+    /// Sizes of the `send_all` batches (requests sent together).
+    batches: Vec<usize>,
 }
 
 /// The fake [`Io`]; clones share one world.
@@ -148,6 +150,11 @@ impl FakeIo {
         self.0.borrow().sent.iter().map(|s| s.url.clone()).collect()
     }
 
+    /// The sizes of the batches sent together with `send_all`, in order.
+    pub fn batches(&self) -> Vec<usize> {
+        self.0.borrow().batches.clone()
+    }
+
     /// How long the client slept, each time.
     pub fn slept_ms(&self) -> Vec<u64> {
         self.0.borrow().slept_ms.clone()
@@ -161,6 +168,18 @@ impl FakeIo {
 
 impl Io for FakeIo {
     type Incoming = FakeIncoming;
+
+    fn send_all(
+        &self,
+        requests: &[(Request<'_>, PhaseTimeouts)],
+        deadline: Deadline,
+    ) -> Vec<Result<FakeIncoming, Error>> {
+        self.0.borrow_mut().batches.push(requests.len());
+        requests
+            .iter()
+            .map(|(r, t)| self.send(r, *t, deadline))
+            .collect()
+    }
 
     fn send(
         &self,

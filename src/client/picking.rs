@@ -38,11 +38,12 @@ impl<I: Io> Client<I> {
             RoutingStrategy::LeastLoaded | RoutingStrategy::CacheAware
         ) {
             let now = self.io().now_ms();
-            for &b in eligible {
-                if self.state().backends[b.0].cooling(now).is_none() {
-                    self.read_load(b, deadline, Reading::Cached);
-                }
-            }
+            let open: Vec<BackendId> = eligible
+                .iter()
+                .copied()
+                .filter(|b| self.state().backends[b.0].cooling(now).is_none())
+                .collect();
+            self.read_loads(&open, deadline, Reading::Cached);
         }
         let mut excluded = tried.to_vec();
         loop {
@@ -101,19 +102,45 @@ impl<I: Io> Client<I> {
         deadline: Deadline,
         reading: Reading,
     ) -> Option<f64> {
+        self.read_loads(&[b], deadline, reading).pop().flatten()
+    }
+
+    /// [`Client::read_load`] of several backends: those without a usable cached reading are
+    /// asked together, so a routing decision over many servers waits for the slowest
+    /// answer, not for each in turn. The loads in the order of `backends`.
+    pub(super) fn read_loads(
+        &self,
+        backends: &[BackendId],
+        deadline: Deadline,
+        reading: Reading,
+    ) -> Vec<Option<f64>> {
         let now = self.io().now_ms();
-        if reading == Reading::Cached {
-            let ttl = self.settings().metrics_ttl_ms;
-            if let Some(load) = self.state().backends[b.0].reading(now, ttl, METRICS_MISS_TTLS) {
-                return load;
+        let ttl = self.settings().metrics_ttl_ms;
+        let mut loads: Vec<Option<Option<f64>>> = backends
+            .iter()
+            .map(|b| match reading {
+                Reading::Cached => self.state().backends[b.0].reading(now, ttl, METRICS_MISS_TTLS),
+                Reading::Fresh => None,
+            })
+            .collect();
+        let stale: Vec<BackendId> = backends
+            .iter()
+            .zip(&loads)
+            .filter(|(_, load)| load.is_none())
+            .map(|(&b, _)| b)
+            .collect();
+        if !stale.is_empty() {
+            let deadline = deadline.within_ms(self.io().now_ns(), METRICS_PROBE_MS);
+            let texts = self.probe_all(&stale, "/metrics", deadline);
+            let mut read = stale.iter().zip(texts).map(|(b, text)| {
+                let load = text.ok().and_then(|text| metrics::load(&text));
+                self.state().backends[b.0].record_reading(load, now);
+                load
+            });
+            for load in loads.iter_mut().filter(|l| l.is_none()) {
+                *load = Some(read.next().flatten());
             }
         }
-        let deadline = deadline.within_ms(self.io().now_ns(), METRICS_PROBE_MS);
-        let load = self
-            .probe(b, "/metrics", deadline)
-            .ok()
-            .and_then(|text| metrics::load(&text));
-        self.state().backends[b.0].record_reading(load, now);
-        load
+        loads.into_iter().map(Option::flatten).collect()
     }
 }

@@ -7,7 +7,7 @@ use super::discovery::Freshness;
 use super::picking::Reading;
 use crate::io::{self, Deadline, Incoming, Io, Method, Request};
 use crate::routing::BackendId;
-use crate::types::{BackendHealth, Error};
+use crate::types::{BackendHealth, Error, ErrorCode};
 use crate::wire::server_errors;
 
 /// Limit for probes (`/health`, `/metrics`, `/models`): they must not hold a call up.
@@ -22,35 +22,61 @@ impl<I: Io> Client<I> {
         endpoint: &str,
         deadline: Deadline,
     ) -> Result<String, Error> {
-        let backend = self.backend(b);
+        self.probe_all(&[b], endpoint, deadline)
+            .pop()
+            .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "a probe without a result")))
+    }
+
+    /// [`Client::probe`] of several backends at once (sent together, so the wait is the
+    /// slowest server's, not the sum); the results in the order of `backends`.
+    pub(super) fn probe_all(
+        &self,
+        backends: &[BackendId],
+        endpoint: &str,
+        deadline: Deadline,
+    ) -> Vec<Result<String, Error>> {
         let deadline = deadline.within_ms(self.io().now_ns(), PROBE_MS);
-        let authorization = backend.authorization();
-        let req = Request {
-            method: Method::Get,
-            base: &backend.base,
-            path: backend.base.server_path(endpoint),
-            authorization: Some(&authorization),
-            accept: "*/*",
-            request_id: None,
-            session: None,
-            body: None,
-        };
-        let named = |e: Error| Error {
-            backend: Some(backend.name.clone()),
-            ..e
-        };
-        let mut response = self
-            .io()
-            .send(&req, self.timeouts().capped(PROBE_MS), deadline)
-            .map_err(named)?;
-        let bytes = io::read_prefix(&mut response, ERROR_BODY_READ_MAX, deadline);
-        let status = response.status();
-        if !(200..300).contains(&status) {
-            return Err(named(server_errors::from_status(
-                status, &bytes, None, &req.path,
-            )));
-        }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        let configs: Vec<_> = backends.iter().map(|&b| self.backend(b)).collect();
+        let authorizations: Vec<String> = configs.iter().map(|c| c.authorization()).collect();
+        let timeouts = self.timeouts().capped(PROBE_MS);
+        let requests: Vec<_> = configs
+            .iter()
+            .zip(&authorizations)
+            .map(|(backend, authorization)| {
+                let req = Request {
+                    method: Method::Get,
+                    base: &backend.base,
+                    path: backend.base.server_path(endpoint),
+                    authorization: Some(authorization),
+                    accept: "*/*",
+                    request_id: None,
+                    session: None,
+                    body: None,
+                };
+                (req, timeouts)
+            })
+            .collect();
+        let responses = self.io().send_all(&requests, deadline);
+        responses
+            .into_iter()
+            .zip(&requests)
+            .zip(&configs)
+            .map(|((response, (req, _)), backend)| {
+                let named = |e: Error| Error {
+                    backend: Some(backend.name.clone()),
+                    ..e
+                };
+                let mut response = response.map_err(named)?;
+                let bytes = io::read_prefix(&mut response, ERROR_BODY_READ_MAX, deadline);
+                let status = response.status();
+                if !(200..300).contains(&status) {
+                    return Err(named(server_errors::from_status(
+                        status, &bytes, None, &req.path,
+                    )));
+                }
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            })
+            .collect()
     }
 
     /// One backend's health: `/health`, then (when up) its load and models.

@@ -48,6 +48,33 @@ pub fn send(
     timeouts: PhaseTimeouts,
     deadline: Deadline,
 ) -> Result<WasiIncoming, Error> {
+    start(req, timeouts)?.finish(deadline)
+}
+
+/// Sends several requests at once, then waits for each response head: the host runs them in
+/// parallel, so the wait is the slowest one's, not the sum (a `/metrics` read of every
+/// backend before a routing decision).
+pub fn send_all(
+    requests: &[(Request, PhaseTimeouts)],
+    deadline: Deadline,
+) -> Vec<Result<WasiIncoming, Error>> {
+    let started: Vec<_> = requests.iter().map(|(r, t)| start(r, *t)).collect();
+    started
+        .into_iter()
+        .map(|s| s.and_then(|s| s.finish(deadline)))
+        .collect()
+}
+
+/// A request handed to the host, its response not yet waited for.
+struct Started<'a> {
+    future: FutureIncomingResponse,
+    /// A body too large to write before the request was handed over: (stream, body, bytes).
+    pending: Option<(OutputStream, OutgoingBody, &'a [u8])>,
+    base: &'a BaseUrl,
+}
+
+/// Builds a request and hands it to the host.
+fn start<'a>(req: &Request<'a>, timeouts: PhaseTimeouts) -> Result<Started<'a>, Error> {
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
         ("accept".into(), req.accept.as_bytes().to_vec()),
@@ -127,20 +154,31 @@ pub fn send(
     };
     let future = outgoing_handler::handle(request, Some(options))
         .map_err(|e| transport_error(e, &req.base.origin(), Phase::Head))?;
-    let end = deadline_pollable(deadline);
-    // If streaming the body fails, the response future says why: a refused connection, or
-    // an early answer (e.g. 413) to use as is.
-    let written = match pending {
-        Some((out, body, bytes)) => stream_body(out, body, bytes, &end, req.base),
-        None => Ok(()),
-    };
-    match (wait_response(&future, &end, req.base), written) {
-        (Ok(response), _) => open_response(response, req.base),
-        (Err(e), Ok(())) => Err(e),
-        (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => {
-            Err(write_error)
+    Ok(Started {
+        future,
+        pending,
+        base: req.base,
+    })
+}
+
+impl Started<'_> {
+    /// Writes the rest of the body, if any, and waits for the response head.
+    fn finish(self, deadline: Deadline) -> Result<WasiIncoming, Error> {
+        let end = deadline_pollable(deadline);
+        // If streaming the body fails, the response future says why: a refused connection,
+        // or an early answer (e.g. 413) to use as is.
+        let written = match self.pending {
+            Some((out, body, bytes)) => stream_body(out, body, bytes, &end, self.base),
+            None => Ok(()),
+        };
+        match (wait_response(&self.future, &end, self.base), written) {
+            (Ok(response), _) => open_response(response, self.base),
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(write_error)) if e.code == ErrorCode::Timeout(TimeoutKind::Total) => {
+                Err(write_error)
+            }
+            (Err(e), Err(_)) => Err(e),
         }
-        (Err(e), Err(_)) => Err(e),
     }
 }
 

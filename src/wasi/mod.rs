@@ -28,6 +28,14 @@ impl Io for Wasi {
         http::send(request, timeouts, deadline)
     }
 
+    fn send_all(
+        &self,
+        requests: &[(Request<'_>, PhaseTimeouts)],
+        deadline: Deadline,
+    ) -> Vec<Result<WasiIncoming, Error>> {
+        http::send_all(requests, deadline)
+    }
+
     fn now_ns(&self) -> u64 {
         monotonic_clock::now()
     }

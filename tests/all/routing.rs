@@ -161,6 +161,37 @@ async fn least_loaded_follows_the_servers_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn slow_metrics_of_many_servers_are_read_together_not_in_turn() {
+    // Eight servers whose `/metrics` each take 400 ms: read one after another, a routing
+    // decision would wait 3.2 s; read together, about 0.4 s.
+    let mut servers = Vec::new();
+    for load in 0..8 {
+        let s = ReplayServer::start().await;
+        s.on(CHAT, ok_reply()).on(
+            "/metrics",
+            Reply::text(200, format!("vllm:num_requests_running {}\n", 8 - load))
+                .after(Duration::from_millis(400)),
+        );
+        servers.push(s);
+    }
+    let client = client_over(
+        servers.iter().map(|s| backend(s, &["m"])).collect(),
+        RoutingStrategy::LeastLoaded,
+        |c| c.metrics_ttl_ms = Some(60_000),
+    )
+    .await;
+    let started = Instant::now();
+    let answer = client.chat(ask("hi")).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1_600), "{took:?}");
+    // Every server was read, and the least loaded (the last) answered.
+    for s in &servers {
+        assert_eq!(s.requests_to("/metrics").len(), 1);
+    }
+    assert_eq!(servers[7].requests_to(CHAT).len(), 1, "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn priority_fails_over_and_weighted_follows_weights() {
     let (first, second) = (ReplayServer::start().await, ReplayServer::start().await);
     first.on(CHAT, ok_reply());

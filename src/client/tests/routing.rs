@@ -86,12 +86,14 @@ fn least_loaded_reads_metrics_once_per_ttl_and_rarely_when_there_are_none() {
     );
     let metrics_reads = io.urls().iter().filter(|u| u.ends_with("/metrics")).count();
     assert_eq!(metrics_reads, 2, "one reading per backend within the TTL");
+    assert_eq!(io.batches(), [2], "both backends asked together");
     io.advance_ms(1_000);
     c.chat(ask()).unwrap();
     assert_eq!(
         io.urls().iter().filter(|u| u.ends_with("/metrics")).count(),
         4
     );
+    assert_eq!(io.batches(), [2, 2]);
 
     // A server without known metrics is asked again only after 30 TTLs.
     let io = FakeIo::default();
