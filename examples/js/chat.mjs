@@ -30,7 +30,11 @@ const showUsage = (u) => (u
 
 const config = {
   backends: [{ kind: 'openai-compatible', baseUrl, models: [] }], // models: discovered
-  timeouts: { totalMs: 60000 },
+  // jco's Node.js shim (preview2-shim 0.26) applies the connect timeout as an idle timeout
+  // on the socket until the response head arrives, so there it bounds the server's first
+  // byte too: a busy server answering after the default 5 s would fail with
+  // `timeout(connect)`. One minute, like the whole call.
+  timeouts: { totalMs: 60000, connectMs: 60000 },
   retry: {},
   cooldown: {},
 };
