@@ -43,7 +43,7 @@ class ClientConfig:
         self.backends: List[Dict[str, Any]] = summary["config"]["backends"]
         self.default_model: Optional[str] = summary["config"]["default_model"]
         self.routing: Optional[str] = summary["config"]["routing"]
-        self.skipped: List[Tuple[str, str]] = [tuple(s) for s in summary["skipped"]]  # type: ignore[misc]
+        self.skipped: List[Tuple[str, str]] = [(str(s[0]), str(s[1])) for s in summary["skipped"]]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ClientConfig":
