@@ -46,6 +46,7 @@ mod limits;
 mod pool;
 mod received;
 mod sandbox;
+mod shared_readings;
 mod spent;
 mod stream;
 mod transport;

@@ -8,6 +8,7 @@ use crate::errors;
 use crate::limits::{CpuMeter, MemoryLimiter};
 use crate::received::{BackendNames, CallLog};
 use crate::sandbox::{Allowlist, HttpLimits, SandboxHooks};
+use crate::shared_readings::{self, SharedReadings};
 use crate::spent;
 use crate::stream::ChatStream;
 use crate::types::{
@@ -97,6 +98,7 @@ pub(crate) struct Shared {
     config: ClientConfig,
     names: BackendNames,
     allow: Arc<Allowlist>,
+    readings: Arc<SharedReadings>,
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Gate>,
     /// Instances created so far; instance k opens its client with routing seed base + k.
@@ -201,11 +203,13 @@ impl Client {
         };
         let permits = Gate::new(runtime.options.max_concurrent_calls);
         let seed_base = first_ticket(&config.routing_seed);
+        let window = shared_readings::window_for(&config);
         let shared = Arc::new(Shared {
             runtime,
             names: BackendNames::new(&config),
             config,
             allow: Arc::new(allow),
+            readings: Arc::new(SharedReadings::new(window)),
             idle: Mutex::new(Vec::new()),
             permits,
             created: std::sync::atomic::AtomicU64::new(0),
@@ -321,6 +325,7 @@ impl Client {
                     max_timeout: options.max_timeout,
                 },
                 sender: runtime.transport.clone(),
+                readings: self.shared.readings.clone(),
                 log: CallLog::default(),
             },
             memory: MemoryLimiter::new(options.max_memory_bytes),

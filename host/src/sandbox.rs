@@ -74,6 +74,8 @@ pub(crate) struct SandboxHooks {
     pub(crate) allow: Arc<Allowlist>,
     pub(crate) limits: HttpLimits,
     pub(crate) sender: Arc<crate::transport::Transport>,
+    /// `/metrics` answers shared by the client's instances.
+    pub(crate) readings: Arc<crate::shared_readings::SharedReadings>,
     /// The requests of the current call, for errors the host raises itself.
     pub(crate) log: crate::received::CallLog,
 }
@@ -116,19 +118,36 @@ impl WasiHttpHooks for SandboxHooks {
         };
         let max = self.limits.max_response_bytes;
         let sender = self.sender.clone();
+        let readings = self.readings.clone();
         Box::new(async move {
+            if readings.applies_to(&request) {
+                let fetch = |request| async {
+                    let (response, _io) = sender.send(request, options).await?;
+                    Ok(capped(response, max))
+                };
+                let response = readings.answer(request, fetch).await?;
+                // The transport's pool drives its connections: nothing to await.
+                let io: Io = Box::new(async { Ok(()) });
+                return Ok((response, io));
+            }
             let (response, io) = sender.send(request, options).await?;
-            let response = response.map(|body| {
-                CappedBody {
-                    inner: body,
-                    left: max,
-                    limit: max,
-                }
-                .boxed_unsync()
-            });
-            Ok((response, io))
+            Ok((capped(response, max), io))
         })
     }
+}
+
+type Io = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+/// The response with its body capped at `max` bytes.
+fn capped(response: http::Response<WasiBody>, max: u64) -> http::Response<WasiBody> {
+    response.map(|body| {
+        CappedBody {
+            inner: body,
+            left: max,
+            limit: max,
+        }
+        .boxed_unsync()
+    })
 }
 
 /// A response body that fails with `HttpResponseBodySize` past `limit` bytes, so a runaway

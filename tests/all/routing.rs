@@ -192,6 +192,38 @@ async fn slow_metrics_of_many_servers_are_read_together_not_in_turn() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_clients_instances_share_one_metrics_read_per_server() {
+    // 32 calls at once on 32 instances: each instance's cache-aware router wants both
+    // servers' loads, but the host lets one read per server answer them all (within a
+    // quarter of the TTL).
+    let (a, b) = (ReplayServer::start().await, ReplayServer::start().await);
+    for s in [&a, &b] {
+        s.on(CHAT, ok_reply().after(Duration::from_millis(50))).on(
+            "/metrics",
+            Reply::text(200, "vllm:num_requests_running 1\n"),
+        );
+    }
+    let client = client_over(
+        vec![backend(&a, &["m"]), backend(&b, &["m"])],
+        RoutingStrategy::CacheAware,
+        |_| {},
+    )
+    .await;
+    client.prewarm(32).await.unwrap();
+    let results = concurrent(&client, 32).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for s in [&a, &b] {
+        let reads = s.requests_to("/metrics").len();
+        assert!(
+            reads <= 2,
+            "{reads} reads of one server's /metrics for 32 instances"
+        );
+    }
+    let served = a.requests_to(CHAT).len() + b.requests_to(CHAT).len();
+    assert_eq!(served, 32);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn priority_fails_over_and_weighted_follows_weights() {
     let (first, second) = (ReplayServer::start().await, ReplayServer::start().await);
     first.on(CHAT, ok_reply());
