@@ -243,9 +243,10 @@ impl Client {
         Ok(())
     }
 
-    /// How many instances this client holds idle and has created so far: diagnostics, so a
-    /// long run can show its pool stays bounded (at most `max_concurrent_calls` idle; more
-    /// created only after traps and cancelled calls, which drop theirs).
+    /// The instance pool now: idle instances, instances created so far, and the idle ones'
+    /// memory and host resources. Diagnostics, so a long run can show its pool stays bounded
+    /// (at most `max_concurrent_calls` idle; more created only after traps and cancelled
+    /// calls, which drop theirs) and leaks nothing (tests/all/soak.rs).
     pub fn pool_stats(&self) -> PoolStats {
         let mut idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
         let idle_host_resources = idle
