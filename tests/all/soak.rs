@@ -55,6 +55,54 @@ struct Sample {
     server_connections: usize,
 }
 
+impl Sample {
+    /// A reading now, after `calls` calls.
+    fn read(
+        calls: u64,
+        started: Instant,
+        pool: &[llm_core_host::Client],
+        host: &llm_core_host::LlmCore,
+        server: &ReplayServer,
+    ) -> Sample {
+        let stats: Vec<_> = pool.iter().map(|c| c.pool_stats()).collect();
+        Sample {
+            calls,
+            seconds: started.elapsed().as_secs_f64(),
+            rss_kib: proc_status_kib("VmRSS:"),
+            heap_kib: heap_in_use_kib(),
+            fds: open_fds(),
+            idle_instances: stats.iter().map(|s| s.idle_instances).sum(),
+            idle_memory_kib: stats.iter().map(|s| s.idle_memory_bytes).sum::<usize>() >> 10,
+            instances_created: stats.iter().map(|s| s.instances_created).sum(),
+            connection_pools: host.connection_pools(),
+            server_connections: server.open_connections(),
+        }
+    }
+}
+
+/// The samples as a table, one line each.
+fn samples_table(samples: &[Sample]) -> String {
+    let mut out = String::from(
+        "samples (calls, s, rss KiB, heap KiB, fds, idle, idle KiB, created, pools, server conns):\n",
+    );
+    for s in samples {
+        out.push_str(&format!(
+            "  {} {:.1} {} {} {} {} {} {} {} {}\n",
+            s.calls,
+            s.seconds,
+            s.rss_kib,
+            s.heap_kib,
+            s.fds,
+            s.idle_instances,
+            s.idle_memory_kib,
+            s.instances_created,
+            s.connection_pools,
+            s.server_connections
+        ));
+    }
+    out
+}
+
 fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -163,20 +211,8 @@ async fn soak_with_a_fault_mix_keeps_memory_descriptors_and_pools_flat() {
                 let n = done.load(Ordering::Relaxed);
                 if n >= next {
                     next = n + every;
-                    let stats: Vec<_> = pool.iter().map(|c| c.pool_stats()).collect();
-                    samples.lock().unwrap().push(Sample {
-                        calls: n,
-                        seconds: started.elapsed().as_secs_f64(),
-                        rss_kib: proc_status_kib("VmRSS:"),
-                        heap_kib: heap_in_use_kib(),
-                        fds: open_fds(),
-                        idle_instances: stats.iter().map(|s| s.idle_instances).sum(),
-                        idle_memory_kib: stats.iter().map(|s| s.idle_memory_bytes).sum::<usize>()
-                            >> 10,
-                        instances_created: stats.iter().map(|s| s.instances_created).sum(),
-                        connection_pools: host.connection_pools(),
-                        server_connections: server.open_connections(),
-                    });
+                    let sample = Sample::read(n, started, &pool, &host, &server);
+                    samples.lock().unwrap().push(sample);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -241,11 +277,9 @@ async fn soak_with_a_fault_mix_keeps_memory_descriptors_and_pools_flat() {
         "host resources left behind by finished calls"
     );
 
-    // Every call ended, in a success or a typed error.
+    // Every call ended, in a success or a typed error (`faults::call` refused `internal`).
     let ended: u64 = tally.values().sum();
     assert_eq!(ended, calls);
-    let internal = tally.keys().filter(|(_, o)| o.contains("Internal")).count();
-    assert_eq!(internal, 0, "{tally:?}");
     // Each call met exactly its own scripted reply (one attempt, nothing left over).
     assert_eq!(server.unclaimed(), 0);
 
@@ -309,22 +343,7 @@ async fn soak_with_a_fault_mix_keeps_memory_descriptors_and_pools_flat() {
     for ((kind, outcome), n) in &tally {
         report.push_str(&format!("  {kind}, {outcome}: {n}\n"));
     }
-    report.push_str("samples (calls, s, rss KiB, heap KiB, fds, idle, idle KiB, created, pools, server conns):\n");
-    for s in &samples {
-        report.push_str(&format!(
-            "  {} {:.1} {} {} {} {} {} {} {} {}\n",
-            s.calls,
-            s.seconds,
-            s.rss_kib,
-            s.heap_kib,
-            s.fds,
-            s.idle_instances,
-            s.idle_memory_kib,
-            s.instances_created,
-            s.connection_pools,
-            s.server_connections
-        ));
-    }
+    report.push_str(&samples_table(&samples));
     if let Ok(path) = std::env::var("SOAK_REPORT") {
         std::fs::write(&path, &report).expect("write the soak report");
     }
