@@ -348,10 +348,11 @@ async fn soak_with_a_fault_mix_keeps_memory_descriptors_and_pools_flat() {
         std::fs::write(&path, &report).expect("write the soak report");
     }
     eprintln!("{}", report.split("samples (").next().unwrap_or_default());
-    // Meaningful only over a long run: a short one's slopes are warm-up. Memory the allocator
-    // handed out must stay flat (a leak); the resident size may step up as it keeps freed
-    // memory for reuse, within a bound.
-    if calls >= 200_000 {
+    // Meaningful only over a long run: heap in use swings by megabytes with the calls in
+    // flight (an oversized answer is 1 MiB), which over 200,000 calls still reads as slopes
+    // of ±100 KiB per 100,000. Memory the allocator handed out must stay flat (a leak); the
+    // resident size may step up as it keeps freed memory for reuse, within a bound.
+    if calls >= 500_000 {
         assert!(
             heap_slope < 64.0,
             "heap in use grows {heap_slope:.1} KiB per 100,000 calls"
