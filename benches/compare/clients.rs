@@ -105,13 +105,7 @@ impl Native {
     pub async fn chat(&self) {
         use aios_llm_core::decode::answer::{DecodeOptions, Served, decode};
         use aios_llm_core::wire::completion::parse;
-        let response = self.send(false).await;
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let bytes = whole_body(self.send(false).await).await;
         let raw = parse(&bytes).expect("a completion");
         let served = Served {
             backend: "native",
@@ -133,13 +127,7 @@ impl Native {
     pub async fn embed(&self) {
         use aios_llm_core::wire::embeddings::{body, parse};
         let body = body(&embed_inputs(), "m", None);
-        let response = self.post("/embeddings", body, "application/json").await;
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let bytes = whole_body(self.post("/embeddings", body, "application/json").await).await;
         let batch = parse(&bytes, EMBED_TEXTS, "native").expect("embeddings");
         assert_eq!(batch.vectors[0].len(), EMBED_DIMS);
     }
@@ -227,4 +215,14 @@ pub async fn component_stream(client: &llm_core_host::Client) -> usize {
         }
     }
     count
+}
+
+/// A response's whole body.
+async fn whole_body(response: hyper::Response<hyper::body::Incoming>) -> Bytes {
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
 }

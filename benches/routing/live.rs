@@ -4,7 +4,7 @@
 
 use crate::agents::{self, Agent, Workload};
 use crate::report::{Summary, live_table};
-use crate::{Args, default_json, load_average, repo_root, write_json};
+use crate::{Args, finish, load_average, repo_root};
 use llm_core_host::types::{BackendConfig, BackendKind, ClientConfig};
 use llm_core_host::{HostOptions, LlmCore};
 use serde_json::json;
@@ -152,22 +152,14 @@ pub async fn run(a: &Args) {
             stop(n);
         }
     }
-    let table = live_table(&rows);
-    println!("{table}");
-    println!(
-        "load average before: {loads_before}; after: {}",
-        load_average()
-    );
-    let path = a
-        .json
-        .clone()
-        .unwrap_or_else(|| default_json("routing-live.json"));
-    write_json(
-        &path,
-        &json!({
+    finish(
+        a,
+        &live_table(&rows),
+        &loads_before,
+        "routing-live.json",
+        json!({
             "mode": "live", "model": a.model, "parallel": a.parallel, "ctx": a.ctx,
-            "threads": a.threads, "server_args": a.server_args,
-            "ttft": a.stream, "load_before": loads_before, "load_after": load_average(),
+            "threads": a.threads, "server_args": a.server_args, "ttft": a.stream,
             "strategies": rows.iter().map(Summary::json).collect::<Vec<_>>(),
             "server_side": server_side,
         }),

@@ -142,6 +142,25 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Ends a run: prints the table and the load averages, and writes `figures` (with the load
+/// averages added) to `--json`, else `target/bench/<default_name>`.
+pub fn finish(
+    a: &Args,
+    table: &str,
+    loads_before: &str,
+    default_name: &str,
+    figures: serde_json::Value,
+) {
+    let loads_after = load_average();
+    println!("{table}");
+    println!("load average before: {loads_before}; after: {loads_after}");
+    let mut figures = figures;
+    figures["load_before"] = serde_json::json!(loads_before);
+    figures["load_after"] = serde_json::json!(loads_after);
+    let path = a.json.clone().unwrap_or_else(|| default_json(default_name));
+    write_json(&path, &figures);
+}
+
 pub fn write_json(path: &std::path::Path, value: &serde_json::Value) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);

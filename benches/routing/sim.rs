@@ -5,7 +5,7 @@
 use crate::agents::{self, Agent, Call, Workload};
 use crate::live::configure;
 use crate::report::{Summary, ratio};
-use crate::{Args, default_json, load_average, write_json};
+use crate::{Args, finish, load_average};
 use llm_core_host::types::{BackendConfig, BackendKind, ClientConfig};
 use llm_core_host::{HostOptions, LlmCore};
 use replay_server::sim_fleet::{SimConfig, SimFleet};
@@ -152,21 +152,14 @@ pub async fn run(a: &Args) {
         per_agent * w.agents,
         a.per_token_us
     );
-    println!("{}", table(&rows, n));
-    println!(
-        "load average before: {loads_before}; after: {}",
-        load_average()
-    );
-    let path = a
-        .json
-        .clone()
-        .unwrap_or_else(|| default_json("routing-sim.json"));
-    write_json(
-        &path,
-        &json!({
+    finish(
+        a,
+        &table(&rows, n),
+        &loads_before,
+        "routing-sim.json",
+        json!({
             "mode": "sim", "servers": n, "agents": w.agents, "turns": w.turns,
             "capacity_tokens": capacity, "per_token_us": a.per_token_us,
-            "load_before": loads_before, "load_after": load_average(),
             "strategies": rows.iter().map(|r| {
                 let mut v = r.summary.json();
                 v["churn"] = json!(r.churn);

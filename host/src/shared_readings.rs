@@ -111,7 +111,8 @@ impl SharedReadings {
         if !parts.status.is_success() {
             return Ok(http::Response::from_parts(parts, body));
         }
-        let body = collect_up_to(body, MAX_KEPT).await?;
+        // Whole (the host's response cap bounds it); a silent or cut server's error passes on.
+        let body = body.collect().await?.to_bytes();
         let answer = Kept {
             at: Instant::now(),
             status: parts.status,
@@ -123,24 +124,6 @@ impl SharedReadings {
         }
         Ok(respond(answer))
     }
-}
-
-/// The body's bytes; past `max` it stops keeping count and returns all it read (the caller
-/// then does not keep it). Errors (a silent or cut server, the host's size cap) pass on.
-async fn collect_up_to(mut body: WasiBody, max: usize) -> Result<Bytes, HttpError> {
-    let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            out.extend_from_slice(&data);
-        }
-        if out.len() > max {
-            // Too large to keep: the rest still goes to the guest.
-            let rest = body.collect().await?.to_bytes();
-            out.extend_from_slice(&rest);
-            break;
-        }
-    }
-    Ok(Bytes::from(out))
 }
 
 fn respond(k: Kept) -> http::Response<WasiBody> {

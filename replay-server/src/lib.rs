@@ -423,10 +423,7 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let id = req.headers().get("x-request-id").cloned();
     let headers = req
         .headers()
         .iter()
@@ -455,14 +452,18 @@ async fn handle(
         }
         s.in_flight += 1;
         s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
-        let keyed = id.and_then(|id| {
-            let queue = s.by_request.get_mut(&id)?;
-            let reply = queue.pop_front();
-            if queue.is_empty() {
-                s.by_request.remove(&id);
-            }
-            reply
-        });
+        let keyed = id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| !s.by_request.is_empty())
+            .and_then(|id| {
+                let queue = s.by_request.get_mut(id)?;
+                let reply = queue.pop_front();
+                if queue.is_empty() {
+                    s.by_request.remove(id);
+                }
+                reply
+            });
         keyed
             .or_else(|| s.queued.get_mut(&path).and_then(VecDeque::pop_front))
             .or_else(|| s.defaults.get(&path).cloned())

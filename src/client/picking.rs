@@ -116,31 +116,29 @@ impl<I: Io> Client<I> {
     ) -> Vec<Option<f64>> {
         let now = self.io().now_ms();
         let ttl = self.settings().metrics_ttl_ms;
-        let mut loads: Vec<Option<Option<f64>>> = backends
-            .iter()
-            .map(|b| match reading {
+        let mut loads = Vec::with_capacity(backends.len());
+        // Positions in `backends` without a usable cached reading.
+        let mut stale = Vec::new();
+        for (i, b) in backends.iter().enumerate() {
+            let cached = match reading {
                 Reading::Cached => self.state().backends[b.0].reading(now, ttl, METRICS_MISS_TTLS),
                 Reading::Fresh => None,
-            })
-            .collect();
-        let stale: Vec<BackendId> = backends
-            .iter()
-            .zip(&loads)
-            .filter(|(_, load)| load.is_none())
-            .map(|(&b, _)| b)
-            .collect();
+            };
+            if cached.is_none() {
+                stale.push(i);
+            }
+            loads.push(cached.flatten());
+        }
         if !stale.is_empty() {
             let deadline = deadline.within_ms(self.io().now_ns(), METRICS_PROBE_MS);
-            let texts = self.probe_all(&stale, "/metrics", deadline);
-            let mut read = stale.iter().zip(texts).map(|(b, text)| {
+            let ids: Vec<BackendId> = stale.iter().map(|&i| backends[i]).collect();
+            let texts = self.probe_all(&ids, "/metrics", deadline);
+            for (&i, text) in stale.iter().zip(texts) {
                 let load = text.ok().and_then(|text| metrics::load(&text));
-                self.state().backends[b.0].record_reading(load, now);
-                load
-            });
-            for load in loads.iter_mut().filter(|l| l.is_none()) {
-                *load = Some(read.next().flatten());
+                self.state().backends[backends[i].0].record_reading(load, now);
+                loads[i] = load;
             }
         }
-        loads.into_iter().map(Option::flatten).collect()
+        loads
     }
 }

@@ -226,30 +226,30 @@ pub fn plain(rng: &mut Rng, stream: bool, drip: bool) -> Script {
 /// stream of 320 KiB of content in 1 KiB events. Must fail with `limit-exceeded`, a stream
 /// keeping what it delivered.
 pub fn oversized(stream: bool) -> Script {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    static SSE: OnceLock<Vec<Bytes>> = OnceLock::new();
-    let piece = "tick ".repeat(205);
-    let content = TEXT.get_or_init(|| piece.repeat(320)).clone();
-    let reply = if stream {
-        let parts = SSE.get_or_init(|| {
+    /// The stream's 320 events of 1 KiB of text, and that text, made once.
+    static STREAM: OnceLock<(Vec<Bytes>, String)> = OnceLock::new();
+    let (reply, content) = if stream {
+        let (events, text) = STREAM.get_or_init(|| {
+            let piece = "tick ".repeat(205);
             let event = Bytes::from(replies::event(&replies::content_chunk(&piece)));
-            vec![event; 320]
+            (vec![event; 320], piece.repeat(320))
         });
-        Reply::sse_raw(parts.clone())
+        (Reply::sse_raw(events.clone()), text.clone())
     } else {
-        Reply::Repeat {
+        let body = Reply::Repeat {
             status: 200,
             content_type: "application/json".into(),
             head: Bytes::from_static(b"{\"choices\":[{\"message\":{\"content\":\""),
-            part: Bytes::from(vec![b' '; 64 * 1024]),
+            part: Bytes::from_static(&[b' '; 64 * 1024]),
             count: Some(16),
             delay: Duration::ZERO,
-        }
+        };
+        (body, String::new())
     };
     Script {
         reply,
         stream,
-        content: if stream { content } else { String::new() },
+        content,
         arguments: String::new(),
         clean: false,
         expect: Expect::Error(ErrorCode::LimitExceeded),
